@@ -1,0 +1,1 @@
+"""Wiring, channels, the web server and the `python -m bot` command line."""

@@ -1,0 +1,72 @@
+"""Wiring: settings to database, engine, senders and dispatcher, for whichever channels this process runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from bot.channels.base import Sender
+from bot.channels.console import ConsoleSender
+from bot.dispatcher import Dispatcher, Limits
+from config.settings import Settings
+from handlers.engine import Engine
+from models.db import Database
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    """One process's parts; the engine wakes the dispatcher when it queues replies."""
+
+    settings: Settings
+    db: Database
+    engine: Engine
+    dispatcher: Dispatcher
+    loop: asyncio.AbstractEventLoop | None = field(default=None)
+
+    def wake_dispatcher(self) -> None:
+        """Called from the engine, possibly in a worker thread: let the dispatcher look now."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.dispatcher.wake.set)
+
+
+def limits(settings: Settings) -> Limits:
+    """The configured rate limits per channel."""
+    return Limits(
+        per_channel={
+            "telegram": settings.telegram_messages_per_second,
+            "whatsapp": settings.whatsapp_messages_per_second,
+        },
+        per_chat={"telegram": settings.telegram_messages_per_chat_per_second},
+    )
+
+
+def telegram_sender(settings: Settings) -> Sender:
+    from bot.channels.telegram import TelegramSender, make_bot
+
+    return TelegramSender(make_bot(settings.telegram_bot_token, settings.telegram_api_url))
+
+
+def whatsapp_sender(settings: Settings) -> Sender:
+    from bot.channels.whatsapp import WhatsAppSender, make_client
+
+    client = make_client(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url)
+    callback = f"{settings.public_url}/whatsapp/status" if settings.public_url else None
+    return WhatsAppSender(client, settings.twilio_whatsapp_from, callback)
+
+
+def build(settings: Settings, senders: dict[str, Sender]) -> App:
+    """Open the database (creating or upgrading it) and connect the parts."""
+    db = Database(settings.database_url)
+    dispatcher = Dispatcher(db, senders, limits(settings), max_attempts=settings.send_max_attempts)
+    app = App(settings=settings, db=db, engine=Engine(db), dispatcher=dispatcher)
+    app.engine.notify = app.wake_dispatcher
+    return app
+
+
+def console_app(settings: Settings, out: TextIO | None = None) -> App:
+    """The console simulator's parts: it only sends to the console; other channels' messages wait."""
+    return build(settings, {"console": ConsoleSender(out)})

@@ -1,0 +1,1 @@
+"""Thin adapters: a provider's payload in, one Inbound out; a Reply in, the provider's call out."""

@@ -1,0 +1,68 @@
+"""What every channel's sender promises the dispatcher, and the outcomes a send can have."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message taken from the outbox, as a channel needs it to send."""
+
+    id: int
+    channel: str
+    address: str
+    text: str
+    choices: tuple[tuple[str, str], ...]
+    attempts: int
+    purpose: str = "reply"
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """The provider took the message."""
+
+    provider_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """A temporary failure: try again later, not before `after` seconds if the provider said so."""
+
+    reason: str
+    after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A permanent failure: trying again would fail the same way."""
+
+    reason: str
+    unreachable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """The chat has a new address (a Telegram group became a supergroup): send there instead."""
+
+    new_address: str
+
+
+Outcome = Sent | Retry | Failed | Moved
+
+
+class Sender(Protocol):
+    """Sends one outbox message on one channel and says how it went; never raises for provider errors."""
+
+    channel: str
+
+    async def send(self, message: Outgoing) -> Outcome: ...
+
+
+def numbered(text: str, choices: tuple[tuple[str, str], ...]) -> str:
+    """Options as numbered lines under the text, for channels without buttons."""
+    if not choices:
+        return text
+    lines = [f"{i}. {label}" for i, (_key, label) in enumerate(choices, start=1)]
+    return text + "\n\n" + "\n".join(lines)

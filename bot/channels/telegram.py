@@ -1,0 +1,132 @@
+"""Telegram through python-telegram-bot, used as transport only: updates in, messages with buttons out."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.request import HTTPXRequest
+
+from bot.channels.base import Failed, Moved, Outcome, Outgoing, Retry, Sent
+from handlers.messages import Inbound
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+# The updates the bot asks Telegram for; everything else is never delivered.
+ALLOWED_UPDATES = ["message", "callback_query"]
+
+
+def parse_update(update: Update) -> Inbound | None:
+    """One Telegram update as an inbound message; None for updates the bot does not act on."""
+    external_id = str(update.update_id)
+    if update.callback_query is not None:
+        query = update.callback_query
+        chat = query.message.chat if query.message is not None else None
+        address = str(chat.id if chat is not None else query.from_user.id)
+        if not query.data:
+            return None
+        return Inbound(CHANNEL, address, external_id, choice=query.data)
+    message = update.message
+    if message is None or message.chat.type != "private":
+        # Reports come from private chats only, so nobody reports by accident in front of a group.
+        return None
+    address = str(message.chat.id)
+    if message.location is not None:
+        location = (message.location.latitude, message.location.longitude)
+        return Inbound(CHANNEL, address, external_id, location=location)
+    if message.photo:
+        return Inbound(CHANNEL, address, external_id, text=message.caption, photo=message.photo[-1].file_id)
+    return Inbound(CHANNEL, address, external_id, text=message.text)
+
+
+def keyboard(choices: tuple[tuple[str, str], ...]) -> InlineKeyboardMarkup | None:
+    """Options as inline buttons, one a row, since the labels are whole phrases."""
+    if not choices:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=key)] for key, label in choices])
+
+
+def make_bot(token: str, base_url: str, *, timeout: float = 10.0) -> Bot:
+    """A Bot talking to Telegram or to any server that speaks the Bot API, such as a self-hosted one."""
+    request = HTTPXRequest(
+        connection_pool_size=64,
+        read_timeout=timeout,
+        write_timeout=timeout,
+        connect_timeout=timeout,
+        pool_timeout=timeout,
+    )
+    return Bot(token, base_url=base_url, request=request, get_updates_request=HTTPXRequest())
+
+
+def _seconds(value: int | float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class TelegramSender:
+    """Sends outbox messages with python-telegram-bot and turns its errors into outcomes."""
+
+    channel = CHANNEL
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send(self, message: Outgoing) -> Outcome:
+        try:
+            sent = await self.bot.send_message(
+                chat_id=message.address, text=message.text, reply_markup=keyboard(message.choices)
+            )
+        except RetryAfter as error:
+            return Retry("telegram 429 flood control", after=_seconds(error.retry_after))
+        except ChatMigrated as error:
+            return Moved(str(error.new_chat_id))
+        except Forbidden as error:
+            return Failed(f"telegram 403: {error.message}", unreachable=True)
+        except InvalidToken as error:
+            return Retry(f"telegram rejected the token: {error.message}")
+        except BadRequest as error:
+            return Failed(f"telegram 400: {error.message}")
+        except TimedOut:
+            return Retry("telegram timed out")
+        except NetworkError as error:
+            return Retry(f"telegram network error: {error.message}")
+        except TelegramError as error:
+            return Retry(f"telegram error: {error.message}")
+        return Sent(str(sent.message_id))
+
+
+async def acknowledge_button(bot: Bot, update: Update) -> None:
+    """Stop the button's spinner; a failure here loses nothing, so it is only logged."""
+    if update.callback_query is None:
+        return
+    try:
+        await update.callback_query.answer()
+    except TelegramError as error:
+        logger.info("could not answer a callback query: %s", error.message)
+
+
+def update_from_json(data: Any, bot: Bot) -> Update | None:
+    """An Update from a webhook body; None when the body is not one."""
+    if not isinstance(data, dict) or "update_id" not in data:
+        return None
+    try:
+        return Update.de_json(data, bot)
+    except (
+        AttributeError,
+        KeyError,
+        TypeError,
+        ValueError,
+    ):  # PTB raises AttributeError for a non-object field
+        return None

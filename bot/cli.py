@@ -1,0 +1,122 @@
+"""`python -m bot chat|poll|serve`: each command checks its settings, upgrades the database and runs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from typing import TextIO
+
+from bot import app as wiring
+from bot import logs
+from bot.channels.console import parse_line
+from config.catalog import text
+from config.settings import Settings, SettingsError
+
+logger = logging.getLogger(__name__)
+
+
+async def chat(settings: Settings, address: str, stdin: TextIO, stdout: TextIO) -> None:
+    """The console simulator: type as a citizen would, read what the bot answers."""
+    app = wiring.console_app(settings, stdout)
+    app.loop = asyncio.get_running_loop()
+    interactive = stdin.isatty()
+    stdout.write(text("id", "console.intro") + "\n")
+    try:
+        while True:
+            if interactive:
+                stdout.write("\n> ")
+                stdout.flush()
+            line = await asyncio.to_thread(stdin.readline)
+            if not line:
+                break
+            if not interactive:
+                stdout.write(f"\n> {line.rstrip()}\n")
+            await asyncio.to_thread(app.engine.handle, parse_line(line, address))
+            await app.dispatcher.drain()
+    finally:
+        app.db.dispose()
+
+
+async def poll(settings: Settings) -> None:
+    """Telegram long polling, for running without a public URL."""
+    from bot.channels.telegram import make_bot
+    from bot.polling import run_polling
+
+    bot = make_bot(settings.telegram_bot_token, settings.telegram_api_url)
+    app = wiring.build(settings, {"telegram": wiring.telegram_sender(settings)})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logger.info("polling Telegram")
+    await run_polling(app, bot, stop)
+
+
+def serve(settings: Settings) -> None:
+    """The web server for webhooks, with the dispatcher running beside it."""
+    import uvicorn
+
+    from bot.channels.telegram import make_bot
+    from bot.web import create_web_app
+
+    senders = {}
+    bot = None
+    if settings.telegram_enabled:
+        senders["telegram"] = wiring.telegram_sender(settings)
+        bot = make_bot(settings.telegram_bot_token, settings.telegram_api_url)
+    if settings.whatsapp_enabled:
+        senders["whatsapp"] = wiring.whatsapp_sender(settings)
+    app = wiring.build(settings, senders)
+    uvicorn.run(create_web_app(app, bot), host="0.0.0.0", port=settings.port, log_level="warning")
+
+
+def channels_for_serve(settings: Settings) -> list[str]:
+    """The channels `serve` runs: each one some of whose settings are given; at least one."""
+    chosen = []
+    if settings.telegram_bot_token or settings.telegram_webhook_secret:
+        chosen.append("telegram-webhook")
+    if settings.twilio_account_sid or settings.twilio_auth_token or settings.twilio_whatsapp_from:
+        chosen.append("whatsapp")
+    if not chosen:
+        raise SettingsError("serve needs TELEGRAM_BOT_TOKEN or TWILIO_ACCOUNT_SID; see .env.example")
+    return chosen
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="Lapor Damai: early warning of conflict."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    console = commands.add_parser("chat", help="console simulator, no token or network needed")
+    console.add_argument("--as", dest="address", default="warga-konsol", help="who you are in the console")
+    commands.add_parser("poll", help="Telegram long polling")
+    commands.add_parser("serve", help="web server for the Telegram and WhatsApp webhooks")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings.load()
+        logs.setup(
+            settings.log_level,
+            [settings.telegram_bot_token, settings.twilio_auth_token, settings.telegram_webhook_secret],
+        )
+        if args.command == "chat":
+            asyncio.run(chat(settings, args.address, sys.stdin, sys.stdout))
+        elif args.command == "poll":
+            settings.require("telegram-poll")
+            asyncio.run(poll(settings))
+        elif args.command == "serve":
+            for channel in channels_for_serve(settings):
+                settings.require(channel)
+            serve(settings)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0

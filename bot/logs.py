@@ -1,0 +1,37 @@
+"""Logging that never writes a phone number, a name, a chat id or a token."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+
+from lokal.samaran.logging import SamaranFilter
+
+
+class SecretFilter(logging.Filter):
+    """Replaces the configured secrets wherever they appear, such as a bot token inside a URL."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 6]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        for secret in self.secrets:
+            message = message.replace(secret, "[SECRET]")
+        record.msg, record.args = message, None
+        return True
+
+
+def setup(level: str, secrets: Iterable[str] = ()) -> None:
+    """Log to stderr through both filters; chatty HTTP libraries only warn, since they log URLs."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(SecretFilter(secrets))
+    handler.addFilter(SamaranFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("httpx", "httpcore", "telegram", "twilio", "urllib3", "apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

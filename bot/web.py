@@ -1,0 +1,154 @@
+"""One web process: the Telegram and Twilio webhooks, Twilio's delivery reports, and a health check."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+
+from sqlalchemy import func, select, text, update
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from telegram import Bot
+
+from bot.app import App
+from bot.channels import telegram, whatsapp
+from models.tables import PENDING, OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# Twilio's delivery states, as stored on each outbox message.
+DELIVERY_STATES = {"sent", "delivered", "read", "failed", "undelivered"}
+
+
+def create_web_app(app: App, bot: Bot | None) -> Starlette:
+    """The Starlette application; `bot` is None when Telegram is not configured."""
+    settings = app.settings
+
+    async def telegram_webhook(request: Request) -> Response:
+        if bot is None:
+            return Response(status_code=404)
+        given = request.headers.get(TELEGRAM_SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), settings.telegram_webhook_secret.encode()):
+            return Response(status_code=403)
+        try:
+            data = await request.json()
+        except ValueError:
+            return Response(status_code=400)
+        update_ = telegram.update_from_json(data, bot)
+        if update_ is None:
+            return Response(status_code=400)
+        inbound = telegram.parse_update(update_)
+        if inbound is not None:
+            # A failure here answers 500, so Telegram delivers the update again.
+            await run_in_threadpool(app.engine.handle, inbound)
+            await telegram.acknowledge_button(bot, update_)
+        return Response(status_code=200)
+
+    async def twilio_form(request: Request) -> dict[str, str] | None:
+        """The posted form, or None when its signature does not match our public URL."""
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        url = settings.public_url + request.url.path
+        if request.url.query:
+            url += "?" + request.url.query
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not whatsapp.signature_is_valid(settings.twilio_auth_token, url, form, signature):
+            logger.warning("twilio request with a bad signature refused")
+            return None
+        return form
+
+    async def whatsapp_webhook(request: Request) -> Response:
+        if not settings.whatsapp_enabled:
+            return Response(status_code=404)
+        form = await twilio_form(request)
+        if form is None:
+            return Response(status_code=403)
+        inbound = whatsapp.parse_form(form)
+        if inbound is None:
+            return Response(status_code=400)
+        await run_in_threadpool(app.engine.handle, inbound)
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    async def whatsapp_status(request: Request) -> Response:
+        if not settings.whatsapp_enabled:
+            return Response(status_code=404)
+        form = await twilio_form(request)
+        if form is None:
+            return Response(status_code=403)
+        sid, state = form.get("MessageSid", ""), form.get("MessageStatus", "")
+        if sid and state in DELIVERY_STATES:
+            await run_in_threadpool(record_delivery, app, sid, state, form.get("ErrorCode"))
+        return Response(status_code=204)
+
+    async def healthz(_request: Request) -> Response:
+        try:
+            pending = await run_in_threadpool(outbox_backlog, app)
+        except Exception as error:
+            logger.error("health check: database unreachable: %s", type(error).__name__)
+            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok", "outbox_pending": pending})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_web: Starlette) -> AsyncIterator[None]:
+        app.loop = asyncio.get_running_loop()
+        if bot is not None:
+            await bot.initialize()
+            if settings.public_url:
+                await register_webhook(bot, settings.public_url, settings.telegram_webhook_secret)
+        stop = asyncio.Event()
+        task = asyncio.create_task(app.dispatcher.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            app.dispatcher.wake.set()
+            await task
+            if bot is not None:
+                await bot.shutdown()
+
+    return Starlette(
+        routes=[
+            Route("/telegram/webhook", telegram_webhook, methods=["POST"]),
+            Route("/whatsapp/webhook", whatsapp_webhook, methods=["POST"]),
+            Route("/whatsapp/status", whatsapp_status, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+async def register_webhook(bot: Bot, public_url: str, secret: str) -> None:
+    """Tell Telegram where to post updates; a failure is logged and the server keeps running."""
+    try:
+        await bot.set_webhook(
+            url=f"{public_url}/telegram/webhook",
+            secret_token=secret,
+            allowed_updates=telegram.ALLOWED_UPDATES,
+        )
+    except Exception as error:
+        logger.error("could not register the Telegram webhook: %s", type(error).__name__)
+
+
+def record_delivery(app: App, provider_id: str, state: str, error_code: str | None) -> None:
+    """Store Twilio's delivery report on the outbox message it belongs to."""
+    value = f"{state}:{error_code}" if error_code and state in ("failed", "undelivered") else state
+    with app.db.transaction() as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.provider_id == provider_id)
+            .values(delivery_status=value)
+        )
+
+
+def outbox_backlog(app: App) -> int:
+    """Messages still waiting to be sent; also proves the database answers."""
+    with app.db.transaction() as session:
+        session.execute(text("SELECT 1"))
+        return session.scalar(select(func.count()).where(OutboxMessage.status == PENDING)) or 0

@@ -1,0 +1,110 @@
+"""One settings object, read from the environment or a `.env` file, so every part of the bot agrees."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org/bot"
+DEFAULT_TWILIO_API_URL = "https://api.twilio.com"
+
+# Settings each channel cannot start without, in the order they are reported.
+REQUIRED_BY_CHANNEL: dict[str, tuple[str, ...]] = {
+    "console": (),
+    "telegram-poll": ("TELEGRAM_BOT_TOKEN",),
+    "telegram-webhook": ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET"),
+    "whatsapp": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM", "PUBLIC_URL"),
+}
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it in one line."""
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bot reads from its environment."""
+
+    database_url: str = "sqlite:///pelapor.db"
+    telegram_bot_token: str = ""
+    telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
+    telegram_webhook_secret: str = ""
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_whatsapp_from: str = ""
+    twilio_api_url: str = DEFAULT_TWILIO_API_URL
+    twilio_template_alert: str = ""
+    public_url: str = ""
+    port: int = 8000
+    telegram_messages_per_second: float = 30.0
+    telegram_messages_per_chat_per_second: float = 1.0
+    whatsapp_messages_per_second: float = 10.0
+    send_max_attempts: int = 8
+    ack_timeout_seconds: int = 7200
+    ack_timeout_urgent_seconds: int = 1800
+    log_level: str = "INFO"
+
+    @classmethod
+    def load(cls, env_file: str | Path | None = ".env", environ: dict[str, str] | None = None) -> Settings:
+        """Read settings; the real environment wins over the `.env` file."""
+        env: dict[str, str] = {}
+        if env_file and Path(env_file).is_file():
+            env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        env.update(os.environ if environ is None else environ)
+        return cls(
+            database_url=env.get("DATABASE_URL") or cls.database_url,
+            telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN", ""),
+            telegram_api_url=env.get("TELEGRAM_API_URL") or DEFAULT_TELEGRAM_API_URL,
+            telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET", ""),
+            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
+            twilio_whatsapp_from=env.get("TWILIO_WHATSAPP_FROM", ""),
+            twilio_api_url=env.get("TWILIO_API_URL") or DEFAULT_TWILIO_API_URL,
+            twilio_template_alert=env.get("TWILIO_TEMPLATE_ALERT", ""),
+            public_url=env.get("PUBLIC_URL", "").rstrip("/"),
+            port=_int(env, "PORT", 8000),
+            telegram_messages_per_second=_float(env, "TELEGRAM_MESSAGES_PER_SECOND", 30.0),
+            telegram_messages_per_chat_per_second=_float(env, "TELEGRAM_MESSAGES_PER_CHAT_PER_SECOND", 1.0),
+            whatsapp_messages_per_second=_float(env, "WHATSAPP_MESSAGES_PER_SECOND", 10.0),
+            send_max_attempts=_int(env, "SEND_MAX_ATTEMPTS", 8),
+            ack_timeout_seconds=_int(env, "ACK_TIMEOUT_SECONDS", 7200),
+            ack_timeout_urgent_seconds=_int(env, "ACK_TIMEOUT_URGENT_SECONDS", 1800),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        )
+
+    def require(self, channel: str) -> None:
+        """Stop early, naming the first missing setting, rather than fail on the first message."""
+        for name in REQUIRED_BY_CHANNEL[channel]:
+            if not getattr(self, name.lower()):
+                raise SettingsError(f"{name} is not set; it is needed for {channel}. See .env.example.")
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_bot_token)
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_whatsapp_from)

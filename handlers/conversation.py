@@ -1,0 +1,124 @@
+"""One turn of a conversation: what came in, the person's state, and the replies to send."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from config.catalog import text
+from handlers.matching import pick, pick_many
+from handlers.messages import Choice, Inbound, Reply
+from models.tables import Conversation
+
+# What a step's answer function returns to stay on the same question (after it gave a hint).
+STAY: None = None
+
+
+@dataclass
+class Turn:
+    """Everything a step may look at or change while handling one inbound message."""
+
+    session: Session
+    conversation: Conversation
+    inbound: Inbound
+    now: datetime
+    state: dict[str, Any]
+    replies: list[Reply] = field(default_factory=list)
+    # Choices of the last question, so "2" or "dua" can be understood on the next turn.
+    offered: list[Choice] = field(default_factory=list)
+
+    @property
+    def language(self) -> str:
+        return self.conversation.language
+
+    def t(self, key: str, **values: object) -> str:
+        """A sentence from the person's catalog."""
+        return text(self.language, key, **values)
+
+    def say(self, key: str, choices: Sequence[Choice] = (), **values: object) -> None:
+        """Queue a reply from the catalog, with options under it."""
+        self.send(self.t(key, **values), choices)
+
+    def send(self, body: str, choices: Sequence[Choice] = ()) -> None:
+        """Queue a reply that was already put together from catalog sentences."""
+        self.replies.append(Reply(body, tuple(choices)))
+        self.offered = list(choices)
+
+    def hint(self, key: str, **values: object) -> None:
+        """A short note before the same question is asked again."""
+        self.replies.append(Reply(self.t(key, **values)))
+
+    @property
+    def answer_text(self) -> str:
+        return (self.inbound.text or "").strip()
+
+    def chosen(
+        self, choices: Sequence[Choice], synonyms: dict[str, Iterable[str]] | None = None
+    ) -> Choice | None:
+        """The option picked, by button, by number or by words; None if the answer is something else."""
+        if self.inbound.choice is not None:
+            return next((c for c in choices if c.key == self.inbound.choice), None)
+        if not self.answer_text:
+            return None
+        return pick(self.answer_text, choices, synonyms)
+
+    def chosen_many(
+        self, choices: Sequence[Choice], synonyms: dict[str, Iterable[str]] | None = None
+    ) -> list[Choice] | None:
+        """Several options in one typed answer ("1, 3"); a button press is one option."""
+        if self.inbound.choice is not None:
+            found = self.chosen(choices)
+            return [found] if found else None
+        if not self.answer_text:
+            return None
+        return pick_many(self.answer_text, choices, synonyms)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One question of a flow: how to ask it, how to take the answer, and what /bantuan says about it."""
+
+    name: str
+    ask: Callable[[Turn], None]
+    answer: Callable[[Turn], str | None]
+    help_key: str
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A named set of steps, where it starts, what ends it, and which answers can be fixed from a summary."""
+
+    name: str
+    steps: dict[str, Step]
+    first: str
+    finish: Callable[[Turn], None]
+    summary: str | None = None
+    editable: tuple[str, ...] = ()
+
+    def step(self, name: str) -> Step:
+        return self.steps[name]
+
+    def after(self, current: str, wanted: str, fixing: str | None) -> str:
+        """The next step; while fixing one answer, the summary comes back once that answer is in."""
+        if fixing and self.summary and wanted in self.editable and wanted != fixing:
+            return self.summary
+        return wanted
+
+
+# Step names an answer function may return besides real steps.
+FINISH = "__finish__"
+CANCEL = "__cancel__"
+
+
+def choices_of(turn: Turn, prefix: str, keys: Iterable[str], catalog_prefix: str) -> list[Choice]:
+    """Options whose labels come from the catalog: key `cat:tawuran`, label from `category.tawuran`."""
+    return [Choice(f"{prefix}:{key}", turn.t(f"{catalog_prefix}.{key}")) for key in keys]
+
+
+def value_of(choice: Choice) -> str:
+    """The stored value of an option: `cat:tawuran` -> `tawuran`."""
+    return choice.key.split(":", 1)[1]

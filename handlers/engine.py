@@ -1,0 +1,229 @@
+"""The conversation engine: one inbound message in, state and replies out, all in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from config.catalog import text
+from handlers import commands, language, report
+from handlers.commands import Command
+from handlers.conversation import CANCEL, FINISH, STAY, Flow, Turn
+from handlers.messages import Inbound
+from handlers.outbox import enqueue
+from models.base import utcnow
+from models.db import Database
+from models.tables import Conversation, InboundMessage
+
+logger = logging.getLogger(__name__)
+
+FLOWS: dict[str, Flow] = {f.name: f for f in (report.FLOW, commands.STATUS_FLOW, commands.LANGUAGE_FLOW)}
+
+
+def _insert(session: Session):  # type: ignore[no-untyped-def]
+    """The dialect's INSERT, which knows ON CONFLICT DO NOTHING on both SQLite and PostgreSQL."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def conversation_for(session: Session, channel: str, address: str, now: datetime) -> Conversation:
+    """The person's conversation, created on first contact and locked for this transaction."""
+    insert = _insert(session)
+    session.execute(
+        insert(Conversation)
+        .values(channel=channel, address=address, state={}, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["channel", "address"])
+    )
+    return session.scalars(
+        select(Conversation)
+        .where(Conversation.channel == channel, Conversation.address == address)
+        .with_for_update()
+    ).one()
+
+
+def record_inbound(session: Session, conversation: Conversation, inbound: Inbound, now: datetime) -> bool:
+    """Remember the provider's message id; False when it was handled before (a redelivery)."""
+    insert = _insert(session)
+    inserted = session.execute(
+        insert(InboundMessage)
+        .values(
+            channel=inbound.channel,
+            external_id=inbound.external_id,
+            conversation_id=conversation.id,
+            kind=inbound.kind,
+            received_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        .returning(InboundMessage.id)
+    ).first()
+    return inserted is not None
+
+
+class Engine:
+    """Handles one inbound message at a time; channels call `handle` and the dispatcher sends the replies."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        notify: Callable[[], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.notify = notify or (lambda: None)
+
+    def handle(self, inbound: Inbound) -> bool:
+        """Handle a message exactly once; False when it was a redelivery and nothing was done."""
+        now = self.clock()
+        with self.db.transaction() as session:
+            conversation = conversation_for(session, inbound.channel, inbound.address, now)
+            if not record_inbound(session, conversation, inbound, now):
+                logger.info("%s message redelivered; already handled", inbound.channel)
+                return False
+            turn = Turn(session, conversation, inbound, now, state=dict(conversation.state or {}))
+            try:
+                with session.begin_nested():
+                    route(turn)
+            except Exception:
+                # The draft stays as it was; the person is told and asked the same question again.
+                logger.exception(
+                    "%s turn failed in flow %s step %s", inbound.channel, conversation.flow, conversation.step
+                )
+                turn = Turn(session, conversation, inbound, now, state=dict(conversation.state or {}))
+                turn.say("common.error")
+                reask(turn)
+            conversation.state = dict(turn.state)
+            conversation.last_inbound_at = now
+            conversation.updated_at = now
+            for reply in turn.replies:
+                enqueue(session, channel=inbound.channel, address=inbound.address, reply=reply, now=now)
+        self.notify()
+        return True
+
+
+def reask(turn: Turn) -> None:
+    """Ask the current question again, or show the menu when no flow is under way."""
+    flow_name, step = turn.conversation.flow, turn.conversation.step
+    if flow_name and step and flow_name in FLOWS and step in FLOWS[flow_name].steps:
+        FLOWS[flow_name].step(step).ask(turn)
+    else:
+        turn.say("menu.prompt", commands.menu_choices(turn))
+
+
+def start_flow(turn: Turn, flow: Flow) -> None:
+    """Begin a flow from its first question, with an empty draft."""
+    turn.conversation.flow, turn.conversation.step = flow.name, flow.first
+    turn.state = {}
+    flow.step(flow.first).ask(turn)
+
+
+def end_flow(turn: Turn) -> None:
+    """Leave the flow and forget its draft."""
+    turn.conversation.flow = turn.conversation.step = None
+    turn.state = {}
+
+
+def route(turn: Turn) -> None:
+    """Decide what the message is: a command, an answer to the current question, or something to explain."""
+    conversation = turn.conversation
+    in_flow = conversation.flow in FLOWS and conversation.step is not None
+    offer_english(turn)
+    command = commands.menu_command(turn.inbound.choice) if turn.inbound.choice else None
+    if command is None and turn.inbound.text:
+        command = commands.parse_command(turn.inbound.text, in_flow=in_flow)
+    if in_flow:
+        if command is None:
+            answer(turn, FLOWS[conversation.flow])  # type: ignore[index]
+        elif command.name == "cancel":
+            end_flow(turn)
+            turn.say("common.cancelled", commands.menu_choices(turn))
+        elif command.name == "help":
+            flow = FLOWS[conversation.flow]  # type: ignore[index]
+            turn.hint(flow.step(conversation.step).help_key)  # type: ignore[arg-type]
+            reask(turn)
+        else:
+            turn.hint("common.finish_first")
+            reask(turn)
+        return
+    if command is None and turn.inbound.text:
+        picked = turn.chosen(commands.menu_choices(turn))
+        command = commands.menu_command(picked.key) if picked else None
+    if command is None:
+        turn.say("menu.prompt", commands.menu_choices(turn))
+        return
+    run_command(turn, command)
+
+
+def run_command(turn: Turn, command: Command) -> None:
+    """Carry out a command sent outside any flow."""
+    if command.name == "start":
+        turn.say("start.welcome", commands.menu_choices(turn))
+    elif command.name == "help":
+        turn.say("help.text", commands.menu_choices(turn))
+    elif command.name == "report":
+        start_flow(turn, report.FLOW)
+    elif command.name == "status":
+        found = commands.status_text(turn, command.argument) if command.argument else None
+        if found is not None:
+            turn.send(found)
+        else:
+            if command.argument:
+                turn.hint("status.bad_code")
+            start_flow(turn, commands.STATUS_FLOW)
+    elif command.name == "language":
+        chosen = commands.language_from_argument(command.argument)
+        if chosen is not None:
+            commands.set_language(turn, chosen)
+        else:
+            start_flow(turn, commands.LANGUAGE_FLOW)
+    elif command.name == "cancel":
+        turn.say("common.nothing_to_cancel", commands.menu_choices(turn))
+    else:
+        turn.say("common.unknown_command", commands.menu_choices(turn))
+
+
+def answer(turn: Turn, flow: Flow) -> None:
+    """Give the answer to the current step and move to whatever comes next."""
+    conversation = turn.conversation
+    current = conversation.step or flow.first
+    wanted = flow.step(current).answer(turn)
+    if wanted is STAY:
+        flow.step(current).ask(turn)
+        return
+    if wanted == CANCEL:
+        end_flow(turn)
+        turn.say("common.cancelled", commands.menu_choices(turn))
+        return
+    if wanted == FINISH:
+        flow.finish(turn)
+        end_flow(turn)
+        return
+    following = flow.after(current, wanted, turn.state.get("fixing"))
+    if following == flow.summary:
+        turn.state.pop("fixing", None)
+    conversation.step = following
+    flow.step(following).ask(turn)
+
+
+def offer_english(turn: Turn) -> None:
+    """On a person's first free text, offer English if that is what they write."""
+    conversation = turn.conversation
+    written = (turn.inbound.text or "").strip()
+    if (
+        conversation.language_checked
+        or conversation.language_chosen
+        or not written
+        or written.startswith("/")
+    ):
+        return
+    if len(written.split()) < language.MIN_WORDS:
+        return
+    conversation.language_checked = True
+    if language.detect(written) == "en" and conversation.language != "en":
+        turn.send(text("en", "language.offer"))

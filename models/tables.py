@@ -1,0 +1,131 @@
+"""The tables: who talks to the bot, what they said, what they reported, and what is waiting to be sent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, utcnow
+
+# Report statuses, in the order a report moves through them.
+RECEIVED = "received"
+ACKNOWLEDGED = "acknowledged"
+VERIFIED = "verified"
+FALSE_REPORT = "false"
+HANDLING = "handling"
+CLOSED = "closed"
+
+# Outbox statuses.
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+
+
+class Conversation(Base):
+    """One person on one channel: their language and where they are in a flow."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(2), default="id")
+    language_chosen: Mapped[bool] = mapped_column(default=False)
+    # Set once the first free text was checked for English, so the offer is made at most once.
+    language_checked: Mapped[bool] = mapped_column(default=False)
+    flow: Mapped[str | None] = mapped_column(String(32))
+    step: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_inbound_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class InboundMessage(Base):
+    """The provider's id of every message handled, so a redelivery is handled once; no text is kept."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(80))
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Contact(Base):
+    """A pioneer, forum member or coordinator, responsible for one region at any level."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16))
+    region_code: Mapped[str] = mapped_column(String(16), index=True)
+    telegram_chat_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    whatsapp: Mapped[str | None] = mapped_column(String(20), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    unreachable_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Report(Base):
+    """What a citizen reported; the reporter is only a link to their conversation, never copied here."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    category: Mapped[str] = mapped_column(String(24))
+    region_code: Mapped[str] = mapped_column(String(16), index=True)
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    occurred: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    people: Mapped[str] = mapped_column(String(16))
+    danger_signs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    vulnerable_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    photo_ref: Mapped[str | None] = mapped_column(String(500))
+    anonymous: Mapped[bool] = mapped_column(default=True)
+    may_contact: Mapped[bool] = mapped_column(default=False)
+    level: Mapped[str] = mapped_column(String(8))
+    level_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default=RECEIVED)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    reporter: Mapped[Conversation] = relationship()
+
+
+class OutboxMessage(Base):
+    """A message to send; written with the change that caused it, sent later by the dispatcher."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    choices: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    purpose: Mapped[str] = mapped_column(String(16), default="reply")
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    delivery_status: Mapped[str | None] = mapped_column(String(32))
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

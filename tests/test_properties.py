@@ -1,0 +1,72 @@
+"""No input at any step crashes the engine or loses the draft (hypothesis)."""
+
+from __future__ import annotations
+
+import pytest
+from chat import FULL_REPORT, Chat
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from handlers.codes import normalise_code
+from handlers.matching import pick_many
+from handlers.messages import Choice
+from models.tables import Conversation
+
+# A step of the report, reached by replaying this many answers of a full report.
+STEPS = range(1, len(FULL_REPORT))
+
+anything = st.one_of(
+    st.text(max_size=300),
+    st.text(alphabet=st.characters(categories=["So", "Sk", "Cs", "Co", "Zs", "Cc"]), max_size=50),
+    st.sampled_from(["/batal", "/bantuan", "/lapor", "/status", "/x", "0", "-1", "99", "1,,,", "ya tidak"]),
+)
+
+
+@pytest.fixture(scope="module")
+def sqlite_db(tmp_path_factory):  # type: ignore[no-untyped-def]
+    from models.db import Database
+
+    db = Database(f"sqlite:///{tmp_path_factory.mktemp('prop') / 'bot.db'}")
+    yield db
+    db.dispose()
+
+
+def flow_of(db, address: str) -> str | None:  # type: ignore[no-untyped-def]
+    with db.transaction() as session:
+        return session.scalars(select(Conversation.flow).where(Conversation.address == address)).one()
+
+
+@pytest.mark.parametrize("steps", STEPS)
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    messages=st.lists(
+        st.tuples(anything, st.none() | st.text(min_size=1, max_size=20)), min_size=1, max_size=3
+    ),
+    data=st.data(),
+)
+def test_no_input_crashes_any_step(sqlite_db, steps: int, messages, data) -> None:  # type: ignore[no-untyped-def]
+    chat = Chat(sqlite_db, address=f"prop-{steps}-{data.draw(st.uuids())}")
+    chat.say(*FULL_REPORT[:steps])
+    for message, photo in messages:
+        was_in_flow = flow_of(sqlite_db, chat.address) is not None
+        replies = chat.send(message, photo=photo)
+        assert replies, "every message gets an answer"
+        assert not any("gangguan pada sistem" in r for r in replies), replies
+        if was_in_flow and flow_of(sqlite_db, chat.address) is None:
+            # A draft is only left by cancelling or by sending the report.
+            cancelled = message.strip().lower() in ("/batal", "batal", "batalkan", "cancel")
+            assert cancelled or chat.reports(), message
+
+
+@given(st.text(max_size=60))
+def test_pick_many_never_raises(text: str) -> None:
+    choices = [Choice("a", "Senjata tajam"), Choice("b", "Korban luka"), Choice("c", "Tidak ada")]
+    result = pick_many(text, choices)
+    assert result is None or all(c in choices for c in result)
+
+
+@given(st.text(max_size=30))
+def test_code_normaliser_never_raises_and_only_returns_codes(text: str) -> None:
+    code = normalise_code(text)
+    assert code is None or (code.isupper() or "-" in code)

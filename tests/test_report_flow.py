@@ -1,0 +1,285 @@
+"""The report flow as a citizen lives it: the questions, the hints, the code, and what ends up stored."""
+
+from __future__ import annotations
+
+import pytest
+from chat import FULL_REPORT, Chat
+from sqlalchemy import func, select
+
+from handlers.codes import CODE
+from models.db import Database
+from models.tables import Conversation, InboundMessage, OutboxMessage
+
+
+def test_a_whole_report_ends_with_a_code_and_a_stored_report(db: Database) -> None:
+    chat = Chat(db)
+    replies = chat.say(*FULL_REPORT[:-1])
+    summary = replies[-1]
+    assert "Jenis: Tawuran" in summary
+    assert "Tempat: Karangrejo, Sumbersari, Kabupaten Jember, Jawa Timur" in summary
+    assert "Jumlah orang: 11–50 orang" in summary
+    assert "Tanda bahaya: Ada senjata (senjata tajam atau senjata api), Ada korban luka" in summary
+
+    done = chat.send(FULL_REPORT[-1])[-1]
+    assert "Kode laporan: LPR-" in done
+    [report] = chat.reports()
+    assert CODE.match(report.code)
+    assert report.code in done
+    assert report.category == "tawuran"
+    assert report.region_code == "35.09.21.1004"
+    assert report.danger_signs == ["weapons", "injuries"]
+    assert report.vulnerable_groups == []
+    assert report.people == "group"
+    assert report.anonymous and not report.may_contact
+    assert report.level == "awas"
+    assert "sign:weapons" in report.level_reasons and "word:celurit" in report.level_reasons
+    assert report.created_at.tzinfo is not None
+    assert report.status == "received"
+
+
+def test_each_question_comes_in_order(db: Database) -> None:
+    chat = Chat(db)
+    expected = [
+        ("lapor", "Apa jenis kejadiannya?"),
+        ("tawuran", "Di mana kejadiannya?"),
+        ("karangrejo sumbersari jember", "Karangrejo, Sumbersari, Kabupaten Jember, Jawa Timur — benar?"),
+        ("ya", "Kapan kejadiannya?"),
+        ("kemarin", "Ceritakan apa yang terjadi"),
+        ("Ada saling ejek antar perguruan silat di media sosial", "berapa orang"),
+        ("1", "tanda bahaya"),
+        ("tidak ada", "kelompok rentan"),
+        ("anak-anak", "kirim satu foto"),
+        ("lewati", "boleh menghubungi Anda"),
+        ("3", "Mohon periksa laporan Anda"),
+    ]
+    for message, question in expected:
+        assert question in chat.send(message)[-1], message
+
+
+def test_place_that_means_several_regions_lets_the_person_choose(db: Database) -> None:
+    chat = Chat(db)
+    chat.say("lapor", "1")
+    replies = chat.send("bogor")
+    assert "Ada beberapa tempat dengan nama itu" in replies[-1]
+    assert chat.labels == [
+        "Kabupaten Bogor, Jawa Barat",
+        "Kota Bogor, Jawa Barat",
+        "Bukan salah satu dari ini",
+    ]
+    assert "Kapan kejadiannya?" in chat.send("2")[-1]
+
+
+def test_place_not_found_asks_again_with_an_example(db: Database) -> None:
+    chat = Chat(db)
+    chat.say("lapor", "1")
+    replies = chat.send("xyzzy qwerty")
+    assert "belum kami temukan" in replies[0]
+    assert "Contoh:" in replies[0]
+    assert "Di mana kejadiannya?" in replies[-1]
+
+
+def test_place_confirm_no_asks_for_the_place_again(db: Database) -> None:
+    chat = Chat(db)
+    chat.say("lapor", "1", "jember")
+    replies = chat.send("bukan")
+    assert "mohon tulis lagi" in replies[0]
+    assert "Di mana kejadiannya?" in replies[-1]
+
+
+def test_a_typed_place_with_a_typo_is_still_found(db: Database) -> None:
+    chat = Chat(db)
+    chat.say("lapor", "1")
+    assert "Kabupaten Jember, Jawa Timur — benar?" in chat.send("jmber")[-1] or "Kabupaten Jember" in str(
+        chat.labels
+    )
+
+
+def test_a_shared_location_is_kept_and_the_name_still_asked(db: Database) -> None:
+    chat = Chat(db)
+    chat.say("lapor", "1")
+    replies = chat.send(location=(-8.17, 113.72))
+    assert "lokasi Anda tersimpan" in replies[0]
+    chat.say(*FULL_REPORT[2:])
+    [report] = chat.reports()
+    assert (report.latitude, report.longitude) == (-8.17, 113.72)
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["", "   ", "🙂🔥🙏", "99", "x" * 5000, "/start", "/status LPR-AAAA", "/lapor", "asdfghjkl"],
+)
+def test_unexpected_input_gets_a_hint_and_the_same_question(db: Database, message: str) -> None:
+    chat = Chat(db)
+    chat.say("lapor", "tawuran", "karangrejo sumbersari jember", "ya", "kemarin")
+    replies = chat.send(message)
+    assert len(replies) == 2, replies
+    assert "Ceritakan apa yang terjadi" in replies[-1]
+    with db.transaction() as session:
+        conversation = session.scalars(select(Conversation)).one()
+        assert conversation.step == "what"
+        assert conversation.state["category"] == "tawuran"
+
+
+def test_a_sticker_at_a_choice_gets_a_hint(db: Database) -> None:
+    chat = Chat(db)
+    chat.send("lapor")
+    replies = chat.send(None)
+    assert "Mohon pilih salah satu" in replies[0]
+    assert "Apa jenis kejadiannya?" in replies[1]
+
+
+def test_cancel_works_at_any_step_and_forgets_the_draft(db: Database) -> None:
+    chat = Chat(db)
+    for steps in range(1, len(FULL_REPORT)):
+        chat.say(*FULL_REPORT[:steps])
+        assert "Laporan dibatalkan" in chat.send("/batal")[0]
+        with db.transaction() as session:
+            conversation = session.scalars(select(Conversation)).one()
+            assert conversation.flow is None and conversation.state == {}
+    assert chat.reports() == []
+
+
+def test_help_explains_the_current_step_and_asks_again(db: Database) -> None:
+    chat = Chat(db)
+    chat.say("lapor", "1")
+    replies = chat.send("/bantuan")
+    assert "Tulis nama tempat selengkap mungkin" in replies[0]
+    assert "Di mana kejadiannya?" in replies[1]
+
+
+def test_fixing_one_answer_returns_to_the_summary(db: Database) -> None:
+    chat = Chat(db)
+    chat.say(*FULL_REPORT[:-1])
+    assert "Jawaban mana yang ingin diubah?" in chat.send("ubah jawaban")[-1]
+    assert "Kapan kejadiannya?" in chat.send("waktu")[-1]
+    summary = chat.send("kemarin sore")[-1]
+    assert "Waktu: kemarin sore" in summary
+    assert "Kirim laporan ini?" in summary
+    chat.send("kirim")
+    assert chat.reports()[0].occurred == "kemarin sore"
+
+
+def test_fixing_the_place_goes_through_confirmation_then_back_to_the_summary(db: Database) -> None:
+    chat = Chat(db)
+    chat.say(*FULL_REPORT[:-1], "2", "2")
+    assert "Kemiri Muka, Beji, Kota Depok, Jawa Barat — benar?" in chat.send("kemiri muka beji depok")[-1]
+    assert "Tempat: Kemiri Muka, Beji, Kota Depok, Jawa Barat" in chat.send("ya")[-1]
+
+
+def test_danger_signs_can_be_tapped_one_by_one(db: Database) -> None:
+    chat = Chat(db, channel="telegram", address="1001")
+    chat.say(*FULL_REPORT[:7])
+    chat.send(choice="danger:weapons")
+    assert chat.labels[0].startswith("✓ ")
+    chat.send(choice="danger:crowd")
+    assert "kelompok rentan" in chat.send(choice="danger:_done")[-1]
+    chat.say(*FULL_REPORT[8:])
+    assert chat.reports()[0].danger_signs == ["weapons", "crowd"]
+
+
+def test_a_photo_is_stored_as_a_reference(db: Database) -> None:
+    chat = Chat(db)
+    chat.say(*FULL_REPORT[:9])
+    assert "boleh menghubungi" in chat.send(photo="telegram-file-id-123")[-1]
+    assert "Foto: Ya" in chat.send("1")[-1]
+    chat.send("kirim")
+    assert chat.reports()[0].photo_ref == "telegram-file-id-123"
+
+
+def test_a_redelivered_message_is_handled_once(db: Database) -> None:
+    chat = Chat(db)
+    from handlers.messages import Inbound
+
+    first = Inbound("whatsapp", "+6281200000001", "SM-same", text="lapor")
+    assert chat.engine.handle(first) is True
+    assert chat.engine.handle(first) is False
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(InboundMessage)) == 1
+        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+def test_the_draft_survives_a_restart(database_url: str) -> None:
+    first = Database(database_url)
+    Chat(first).say(*FULL_REPORT[:5])
+    first.dispose()
+    again = Database(database_url)
+    chat = Chat(again)
+    assert "berapa orang" in chat.send(FULL_REPORT[5])[-1]
+    again.dispose()
+
+
+def test_status_shows_only_the_public_status(db: Database) -> None:
+    reporter = Chat(db)
+    reporter.say(*FULL_REPORT)
+    code = reporter.reports()[0].code
+    stranger = Chat(db, address="someone-else")
+    reply = stranger.send(f"/status {code.lower()}")[-1]
+    assert code in reply
+    assert "Diterima" in reply
+    for private in ("Karangrejo", "celurit", "pelajar", "warga-1"):
+        assert private not in reply
+
+
+def test_status_without_a_code_asks_for_it(db: Database) -> None:
+    chat = Chat(db)
+    assert "kode laporan" in chat.send("/status")[-1]
+    assert "Bentuknya seperti LPR-7K3QX" in chat.send("halo")[0]
+    assert "tidak ditemukan" in chat.send("LPR-AAAAA")[-1]
+
+
+def test_start_greets_and_explains_data_protection(db: Database) -> None:
+    reply = Chat(db).send("/start")[-1]
+    assert "Selamat datang" in reply
+    assert "tanpa menyebut nama" in reply
+
+
+def test_language_switch_to_english_and_back(db: Database) -> None:
+    chat = Chat(db)
+    assert "Pilih bahasa" in chat.send("/bahasa")[-1]
+    assert "continue in English" in chat.send("English")[-1]
+    assert "What kind of incident is it?" in chat.send("/lapor")[-1]
+    chat.send("/batal")
+    assert "Bahasa Indonesia" in chat.send("/bahasa id")[-1]
+
+
+def test_english_is_offered_once_to_someone_writing_english(db: Database) -> None:
+    chat = Chat(db)
+    replies = chat.send("hello there is a fight near the market right now")
+    assert any("/bahasa en" in r for r in replies)
+    replies = chat.send("please help me report something")
+    assert not any("/bahasa en" in r for r in replies)
+
+
+def test_indonesian_text_gets_no_english_offer(db: Database) -> None:
+    replies = Chat(db).send("ada keributan antar warga di dekat pasar")
+    assert not any("/bahasa en" in r for r in replies)
+
+
+@pytest.mark.parametrize(
+    "greeting", ["lapor", "Lapor", "LAPOR", "/lapor", "/lapor@pelapor_bot", "lpor", "laporan"]
+)
+def test_a_report_starts_however_it_is_typed(db: Database, greeting: str) -> None:
+    assert "Apa jenis kejadiannya?" in Chat(db).send(greeting)[-1]
+
+
+def test_a_step_that_breaks_keeps_the_draft_and_asks_again(db: Database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from handlers import report
+
+    chat = Chat(db)
+    chat.say(*FULL_REPORT[:6])
+
+    def broken(turn):  # type: ignore[no-untyped-def]
+        turn.state["people"] = "half-written"
+        raise RuntimeError("a bug in a step")
+
+    monkeypatch.setitem(report.FLOW.steps, "people", report.Step("people", report.ask_people, broken, "x"))
+    replies = chat.send("2")
+    assert "gangguan pada sistem" in replies[0]
+    assert "berapa orang" in replies[-1]
+    with db.transaction() as session:
+        conversation = session.scalars(select(Conversation)).one()
+        assert conversation.step == "people"
+        assert "people" not in conversation.state
+        assert conversation.state["description"] == FULL_REPORT[5]
+    monkeypatch.undo()
+    assert "tanda bahaya" in chat.send("2")[-1]
