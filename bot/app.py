@@ -11,6 +11,7 @@ from bot.channels.base import Sender
 from bot.channels.console import ConsoleSender
 from bot.dispatcher import Dispatcher, Limits
 from config.settings import Settings
+from handlers.alerts import Policy
 from handlers.engine import Engine
 from models.db import Database
 
@@ -62,7 +63,12 @@ def build(settings: Settings, senders: dict[str, Sender]) -> App:
     """Open the database (creating or upgrading it) and connect the parts."""
     db = Database(settings.database_url)
     dispatcher = Dispatcher(db, senders, limits(settings), max_attempts=settings.send_max_attempts)
-    app = App(settings=settings, db=db, engine=Engine(db), dispatcher=dispatcher)
+    policy = Policy(
+        ack_timeout_seconds=settings.ack_timeout_seconds,
+        ack_timeout_urgent_seconds=settings.ack_timeout_urgent_seconds,
+        whatsapp_template=settings.twilio_template_alert,
+    )
+    app = App(settings=settings, db=db, engine=Engine(db, policy=policy), dispatcher=dispatcher)
     app.engine.notify = app.wake_dispatcher
     return app
 

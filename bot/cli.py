@@ -1,4 +1,4 @@
-"""`python -m bot chat|poll|serve`: each command checks its settings, upgrades the database and runs."""
+"""`python -m bot COMMAND`: each command checks its settings, upgrades the database and runs."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from bot import logs
 from bot.channels.console import parse_line
 from config.catalog import text
 from config.settings import Settings, SettingsError
+from handlers.contacts import ContactFileError, export_contacts, import_contacts
+from models.db import Database
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,47 @@ def serve(settings: Settings) -> None:
     uvicorn.run(create_web_app(app, bot), host="0.0.0.0", port=settings.port, log_level="warning")
 
 
+def import_contacts_file(settings: Settings, path: str) -> int:
+    """Import contacts from a CSV file: 0 every row imported, 1 some rows rejected, 2 the file unusable."""
+    try:
+        file = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed below)
+    except OSError:
+        print(text("id", "contacts.cli.cannot_open", path=path), file=sys.stderr)
+        return 2
+    with file:
+        db = Database(settings.database_url)
+        try:
+            result = import_contacts(db, file, progress=True)
+        except ContactFileError as error:
+            print(text("id", "contacts.cli.file_error", reason=error.reason), file=sys.stderr)
+            return 2
+        finally:
+            db.dispose()
+    for error in result.errors:
+        print(text("id", "contacts.cli.row_error", line=error.line, reason=error.reason), file=sys.stderr)
+    counts = {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
+    print(text("id", "contacts.cli.summary", **counts, rejected=result.rejected), file=sys.stderr)
+    return 1 if result.errors else 0
+
+
+def export_contacts_file(settings: Settings, path: str | None) -> int:
+    """Write the contacts as CSV to a file, or to stdout when no file is given."""
+    db = Database(settings.database_url)
+    try:
+        if path is None:
+            count = export_contacts(db, sys.stdout)
+        else:
+            with open(path, "w", encoding="utf-8", newline="") as file:
+                count = export_contacts(db, file)
+    except OSError:
+        print(text("id", "contacts.cli.cannot_write", path=path), file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    print(text("id", "contacts.cli.exported", count=count), file=sys.stderr)
+    return 0
+
+
 def channels_for_serve(settings: Settings) -> list[str]:
     """The channels `serve` runs: each one some of whose settings are given; at least one."""
     chosen = []
@@ -94,6 +137,10 @@ def parser() -> argparse.ArgumentParser:
     console.add_argument("--as", dest="address", default="warga-konsol", help="who you are in the console")
     commands.add_parser("poll", help="Telegram long polling")
     commands.add_parser("serve", help="web server for the Telegram and WhatsApp webhooks")
+    importing = commands.add_parser("import-contacts", help="add or update contacts from a CSV file")
+    importing.add_argument("file", help="CSV with the header nama,peran,wilayah,telegram_id,whatsapp")
+    exporting = commands.add_parser("export-contacts", help="write the contacts as CSV")
+    exporting.add_argument("--output", help="file to write; standard output when left out")
     return parser
 
 
@@ -114,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
             for channel in channels_for_serve(settings):
                 settings.require(channel)
             serve(settings)
+        elif args.command == "import-contacts":
+            return import_contacts_file(settings, args.file)
+        elif args.command == "export-contacts":
+            return export_contacts_file(settings, args.output)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -145,6 +145,8 @@ class Dispatcher:
                         choices=tuple((k, label) for k, label in r.choices),
                         attempts=r.attempts + 1,
                         purpose=r.purpose,
+                        template_sid=r.template_sid,
+                        template_variables=r.template_variables,
                     )
                     for r in group
                 ]

@@ -9,6 +9,7 @@ import logging
 from telegram import Bot
 from telegram.error import TelegramError
 
+from bot import timers
 from bot.app import App
 from bot.channels import telegram
 
@@ -54,9 +55,11 @@ async def run_polling(app: App, bot: Bot, stop: asyncio.Event) -> None:
     app.loop = asyncio.get_running_loop()
     await bot.initialize()
     dispatching = asyncio.create_task(app.dispatcher.run(stop))
+    scheduler = timers.start(app)
     try:
         await poll(app, bot, stop)
     finally:
+        scheduler.shutdown(wait=False)
         stop.set()
         app.dispatcher.wake.set()
         await dispatching

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import Bot
 
+from bot import timers
 from bot.app import App
 from bot.channels import telegram, whatsapp
 from models.tables import PENDING, OutboxMessage
@@ -104,9 +105,11 @@ def create_web_app(app: App, bot: Bot | None) -> Starlette:
                 await register_webhook(bot, settings.public_url, settings.telegram_webhook_secret)
         stop = asyncio.Event()
         task = asyncio.create_task(app.dispatcher.run(stop))
+        scheduler = timers.start(app)
         try:
             yield
         finally:
+            scheduler.shutdown(wait=False)
             stop.set()
             app.dispatcher.wake.set()
             await task

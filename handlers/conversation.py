@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from config.catalog import text
+from handlers.alerts import Policy
 from handlers.matching import pick, pick_many
 from handlers.messages import Choice, Inbound, Reply
 from models.tables import Conversation
@@ -30,6 +31,7 @@ class Turn:
     replies: list[Reply] = field(default_factory=list)
     # Choices of the last question, so "2" or "dua" can be understood on the next turn.
     offered: list[Choice] = field(default_factory=list)
+    policy: Policy = field(default_factory=Policy)
 
     @property
     def language(self) -> str:

@@ -12,7 +12,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from config.catalog import text
-from handlers import commands, language, report
+from handlers import acknowledgement, commands, language, report
+from handlers.alerts import Policy
 from handlers.commands import Command
 from handlers.conversation import CANCEL, FINISH, STAY, Flow, Turn
 from handlers.messages import Inbound
@@ -73,10 +74,12 @@ class Engine:
         *,
         clock: Callable[[], datetime] = utcnow,
         notify: Callable[[], None] | None = None,
+        policy: Policy | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.notify = notify or (lambda: None)
+        self.policy = policy or Policy()
 
     def handle(self, inbound: Inbound) -> bool:
         """Handle a message exactly once; False when it was a redelivery and nothing was done."""
@@ -86,7 +89,9 @@ class Engine:
             if not record_inbound(session, conversation, inbound, now):
                 logger.info("%s message redelivered; already handled", inbound.channel)
                 return False
-            turn = Turn(session, conversation, inbound, now, state=dict(conversation.state or {}))
+            turn = Turn(
+                session, conversation, inbound, now, state=dict(conversation.state or {}), policy=self.policy
+            )
             try:
                 with session.begin_nested():
                     route(turn)
@@ -95,7 +100,14 @@ class Engine:
                 logger.exception(
                     "%s turn failed in flow %s step %s", inbound.channel, conversation.flow, conversation.step
                 )
-                turn = Turn(session, conversation, inbound, now, state=dict(conversation.state or {}))
+                turn = Turn(
+                    session,
+                    conversation,
+                    inbound,
+                    now,
+                    state=dict(conversation.state or {}),
+                    policy=self.policy,
+                )
                 turn.say("common.error")
                 reask(turn)
             conversation.state = dict(turn.state)
@@ -133,6 +145,8 @@ def route(turn: Turn) -> None:
     """Decide what the message is: a command, an answer to the current question, or something to explain."""
     conversation = turn.conversation
     in_flow = conversation.flow in FLOWS and conversation.step is not None
+    if acknowledgement.handle(turn):
+        return
     offer_english(turn)
     command = commands.menu_command(turn.inbound.choice) if turn.inbound.choice else None
     if command is None and turn.inbound.text:

@@ -19,6 +19,7 @@ def enqueue(
     now: datetime,
     purpose: str = "reply",
     report_id: int | None = None,
+    incident_id: int | None = None,
     contact_id: int | None = None,
 ) -> OutboxMessage:
     """Queue one message; the dispatcher sends it with rate limits and retries."""
@@ -29,6 +30,7 @@ def enqueue(
         choices=[[c.key, c.label] for c in reply.choices],
         purpose=purpose,
         report_id=report_id,
+        incident_id=incident_id,
         contact_id=contact_id,
         created_at=now,
         next_attempt_at=now,

@@ -7,7 +7,7 @@ import re
 
 from sqlalchemy.exc import IntegrityError
 
-from handlers import places, severity
+from handlers import alerts, places, severity
 from handlers.codes import new_code
 from handlers.conversation import CANCEL, FINISH, STAY, Flow, Step, Turn, choices_of, value_of
 from handlers.messages import Choice
@@ -427,6 +427,7 @@ def create_report(turn: Turn) -> Report:
 def finish_report(turn: Turn) -> None:
     """Saves the report and gives the reporter its code and what happens next."""
     report = create_report(turn)
+    alerts.on_new_report(turn.session, report, now=turn.now, policy=turn.policy)
     turn.say("report.done", code=report.code)
 
 

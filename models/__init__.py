@@ -1,6 +1,26 @@
 """SQLAlchemy 2 models and Alembic migrations."""
 
 from models.base import Base, utcnow
-from models.tables import Contact, Conversation, InboundMessage, OutboxMessage, Report
+from models.tables import (
+    Contact,
+    Conversation,
+    InboundMessage,
+    Incident,
+    OutboxMessage,
+    Recipient,
+    Report,
+    Timer,
+)
 
-__all__ = ["Base", "Contact", "Conversation", "InboundMessage", "OutboxMessage", "Report", "utcnow"]
+__all__ = [
+    "Base",
+    "Contact",
+    "Conversation",
+    "InboundMessage",
+    "Incident",
+    "OutboxMessage",
+    "Recipient",
+    "Report",
+    "Timer",
+    "utcnow",
+]

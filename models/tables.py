@@ -100,10 +100,60 @@ class Report(Base):
     level: Mapped[str] = mapped_column(String(8))
     level_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default=RECEIVED)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     reporter: Mapped[Conversation] = relationship()
+
+
+class Incident(Base):
+    """Reports of one thing: same kecamatan, same category, within hours; alerted and acknowledged as one."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_open", "district_code", "category", "last_report_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    district_code: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(24))
+    level: Mapped[str] = mapped_column(String(8))
+    # The highest region level alerted so far: 3 kecamatan, 2 kabupaten/kota, 1 province, 0 coordinators told.
+    reach: Mapped[int] = mapped_column(default=3)
+    report_count: Mapped[int] = mapped_column(default=1)
+    reporter_count: Mapped[int] = mapped_column(default=1)
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    acknowledged_at: Mapped[datetime | None]
+    first_report_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_report_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    reports: Mapped[list[Report]] = relationship(order_by="Report.id", foreign_keys="Report.incident_id")
+
+
+class Recipient(Base):
+    """A contact who has been alerted about an incident: who got it, at which reach, and when."""
+
+    __tablename__ = "recipients"
+    __table_args__ = (UniqueConstraint("incident_id", "contact_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    reach: Mapped[int]
+    alerted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Timer(Base):
+    """Something to do at a time, kept in the database so a restart loses nothing and it fires once."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_due", "fired_at", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    due_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class OutboxMessage(Base):
@@ -125,7 +175,11 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(300))
     provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
     delivery_status: Mapped[str | None] = mapped_column(String(32))
+    # A pre-approved WhatsApp template, for contacts outside the 24-hour window.
+    template_sid: Mapped[str | None] = mapped_column(String(64))
+    template_variables: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]

@@ -17,6 +17,8 @@ class Outgoing:
     choices: tuple[tuple[str, str], ...]
     attempts: int
     purpose: str = "reply"
+    template_sid: str | None = None
+    template_variables: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

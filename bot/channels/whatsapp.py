@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Mapping
 
@@ -114,13 +115,24 @@ class WhatsAppSender:
         self.sender = sender
         self.status_callback = status_callback
 
-    def _create(self, to: str, body: str) -> str:
+    def _create(self, to: str, body: str | None, template: tuple[str, str] | None = None) -> str:
         kwargs = {"status_callback": self.status_callback} if self.status_callback else {}
-        return self.client.messages.create(from_=self.sender, to=PREFIX + to, body=body, **kwargs).sid
+        if template is not None:
+            # Outside the 24-hour window only a pre-approved template may be sent.
+            kwargs.update(content_sid=template[0], content_variables=template[1])
+        else:
+            kwargs["body"] = body
+        return self.client.messages.create(from_=self.sender, to=PREFIX + to, **kwargs).sid
 
     async def send(self, message: Outgoing) -> Outcome:
         sid = None
         try:
+            if message.template_sid:
+                variables = json.dumps(message.template_variables or {}, ensure_ascii=False)
+                sid = await asyncio.to_thread(
+                    self._create, message.address, None, (message.template_sid, variables)
+                )
+                return Sent(sid)
             for part in split_body(numbered(message.text, message.choices)):
                 sid = await asyncio.to_thread(self._create, message.address, part)
         except TwilioRestException as error:
