@@ -62,7 +62,13 @@ def whatsapp_sender(settings: Settings) -> Sender:
 def build(settings: Settings, senders: dict[str, Sender]) -> App:
     """Open the database (creating or upgrading it) and connect the parts."""
     db = Database(settings.database_url)
-    dispatcher = Dispatcher(db, senders, limits(settings), max_attempts=settings.send_max_attempts)
+    dispatcher = Dispatcher(
+        db,
+        senders,
+        limits(settings),
+        max_attempts=settings.send_max_attempts,
+        lease_seconds=settings.outbox_lease_seconds,
+    )
     policy = Policy(
         ack_timeout_seconds=settings.ack_timeout_seconds,
         ack_timeout_urgent_seconds=settings.ack_timeout_urgent_seconds,

@@ -79,6 +79,7 @@ class Dispatcher:
         limits: Limits,
         *,
         max_attempts: int = 8,
+        lease_seconds: float = LEASE_SECONDS,
         batch: int = 200,
         concurrency: int = 64,
         clock: Callable[[], datetime] = utcnow,
@@ -86,6 +87,7 @@ class Dispatcher:
         self.db = db
         self.senders = dict(senders)
         self.max_attempts = max_attempts
+        self.lease_seconds = lease_seconds
         self.batch = batch
         self.clock = clock
         self.channel_limiters = {ch: RateLimiter(rate) for ch, rate in limits.per_channel.items()}
@@ -129,7 +131,7 @@ class Dispatcher:
                     .where(OutboxMessage.id.in_(claimed))
                     .values(
                         status=SENDING,
-                        lease_until=now + timedelta(seconds=LEASE_SECONDS),
+                        lease_until=now + timedelta(seconds=self.lease_seconds),
                         attempts=OutboxMessage.attempts + 1,
                     )
                     # Leave the loaded rows as read, so `attempts` below counts this try once, not twice.

@@ -37,7 +37,9 @@ def create_web_app(app: App, bot: Bot | None) -> Starlette:
         if bot is None:
             return Response(status_code=404)
         given = request.headers.get(TELEGRAM_SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), settings.telegram_webhook_secret.encode()):
+        expected = settings.telegram_webhook_secret
+        # Without a configured secret nothing is accepted: an empty header must not match an empty secret.
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
             return Response(status_code=403)
         try:
             data = await request.json()

@@ -63,6 +63,7 @@ class Settings:
     telegram_messages_per_chat_per_second: float = 1.0
     whatsapp_messages_per_second: float = 10.0
     send_max_attempts: int = 8
+    outbox_lease_seconds: int = 120
     ack_timeout_seconds: int = 7200
     ack_timeout_urgent_seconds: int = 1800
     log_level: str = "INFO"
@@ -90,6 +91,7 @@ class Settings:
             telegram_messages_per_chat_per_second=_float(env, "TELEGRAM_MESSAGES_PER_CHAT_PER_SECOND", 1.0),
             whatsapp_messages_per_second=_float(env, "WHATSAPP_MESSAGES_PER_SECOND", 10.0),
             send_max_attempts=_int(env, "SEND_MAX_ATTEMPTS", 8),
+            outbox_lease_seconds=_int(env, "OUTBOX_LEASE_SECONDS", 120),
             ack_timeout_seconds=_int(env, "ACK_TIMEOUT_SECONDS", 7200),
             ack_timeout_urgent_seconds=_int(env, "ACK_TIMEOUT_URGENT_SECONDS", 1800),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),

@@ -1,4 +1,4 @@
-"""Alerts reach the right contacts for the place and level, the first "saya tangani" takes it, and silence climbs."""
+"""Alerts reach the right contacts for the place and level; the first to answer takes it; silence climbs."""
 
 from __future__ import annotations
 
@@ -180,7 +180,7 @@ def test_the_first_to_acknowledge_takes_it_and_the_reporter_is_told(db: Database
     first = Chat(db, channel="telegram", address="102")
     assert f"Kejadian {code} sekarang Anda tangani" in first.send(choice=f"ack:{code}")[-1]
     second = Chat(db, channel="telegram", address="101")
-    assert f"sudah ditangani oleh FKDM Kecamatan" in second.send(choice=f"ack:{code}")[-1]
+    assert "sudah ditangani oleh FKDM Kecamatan" in second.send(choice=f"ack:{code}")[-1]
     assert "memang sedang Anda tangani" in first.send(f"tangani {code.lower()}")[-1]
 
     told = reporter.replies()

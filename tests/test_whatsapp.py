@@ -319,3 +319,29 @@ async def test_long_message_is_sent_in_parts(db: Database, fake_twilio: FakeTwil
     assert all(len(part) <= 1600 for part in parts)
     assert "\n".join(parts) == story + "\n\n1. Ya, benar\n2. Bukan"
     assert outbox.row(message).provider_id == fake_twilio.sent[-1]["sid"]
+
+
+async def test_an_alert_outside_the_window_goes_as_the_approved_template(
+    db: Database, fake_twilio: FakeTwilio
+) -> None:
+    outbox = Outbox(db, sender(fake_twilio))
+    [message] = outbox.queue(PHONE, "⚠️ PERINGATAN DINI — SIAGA")
+    variables = {
+        "1": "LPR-7K3QX",
+        "2": "Tawuran",
+        "3": "SIAGA",
+        "4": "Sumbersari, Kabupaten Jember",
+        "5": "-",
+    }
+    with db.transaction() as session:
+        row = session.get(OutboxMessage, message)
+        row.template_sid, row.template_variables = "HX" + "0" * 32, variables
+
+    await outbox.dispatcher.drain()
+
+    [sent] = fake_twilio.sent
+    assert sent["to"] == USER
+    assert sent["content_sid"] == "HX" + "0" * 32
+    assert sent["content_variables"] == variables
+    assert not sent["body"]
+    assert outbox.row(message).status == "sent"

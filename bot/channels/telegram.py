@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import timedelta
 from typing import Any
+
+# Opt in to python-telegram-bot's coming behaviour (retry_after as a timedelta); _seconds reads both.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import (
