@@ -116,6 +116,20 @@ def export_contacts_file(settings: Settings, path: str | None) -> int:
     return 0
 
 
+def print_alert_log(settings: Settings, code: str) -> int:
+    """Show coordinators who an alert went to, how each delivery went, and who took it."""
+    from handlers.alert_log import alert_log
+
+    db = Database(settings.database_url)
+    try:
+        with db.transaction() as session:
+            lines = alert_log(session, code)
+    finally:
+        db.dispose()
+    print("\n".join(lines))
+    return 0
+
+
 def channels_for_serve(settings: Settings) -> list[str]:
     """The channels `serve` runs: each one some of whose settings are given; at least one."""
     chosen = []
@@ -141,6 +155,8 @@ def parser() -> argparse.ArgumentParser:
     importing.add_argument("file", help="CSV with the header nama,peran,wilayah,telegram_id,whatsapp")
     exporting = commands.add_parser("export-contacts", help="write the contacts as CSV")
     exporting.add_argument("--output", help="file to write; standard output when left out")
+    log = commands.add_parser("alert-log", help="who an alert went to, how each delivery went, who took it")
+    log.add_argument("code", help="a report code, such as LPR-7K3QX")
     return parser
 
 
@@ -165,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             return import_contacts_file(settings, args.file)
         elif args.command == "export-contacts":
             return export_contacts_file(settings, args.output)
+        elif args.command == "alert-log":
+            return print_alert_log(settings, args.code)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

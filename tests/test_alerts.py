@@ -422,3 +422,40 @@ def test_report_status_of_a_linked_report_follows_the_incident(db: Database) -> 
     with db.transaction() as session:
         statuses = [r.status for r in session.scalars(select(Report).order_by(Report.id))]
     assert statuses == ["acknowledged", "acknowledged"]
+
+
+def test_the_alert_log_tells_coordinators_the_whole_story(database_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    db = Database(database_url)
+    add_contacts(db)
+    code = report(Chat(db), danger="1")
+    Chat(db, channel="telegram", address="102").send(choice=f"ack:{code}")
+    with db.transaction() as session:
+        failed = session.scalars(select(OutboxMessage).where(OutboxMessage.address == "104")).one()
+        failed.status, failed.last_error = "failed", "telegram 403: Forbidden: bot was blocked by the user"
+        delivered = session.scalars(select(OutboxMessage).where(OutboxMessage.address == "101")).one()
+        delivered.status, delivered.sent_at, delivered.delivery_status = "sent", utcnow(), "read"
+    db.dispose()
+
+    root = Path(__file__).parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "alert-log", code.lower()],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root), "DATABASE_URL": database_url},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Kejadian {code} — SIAGA, 1 laporan dari 1 pelapor"
+    assert lines[1].startswith("Ditangani oleh FKDM Kecamatan sejak ") and lines[1].endswith("WIB")
+    assert "• Pelopor Desa (pelopor, telegram): terkirim (read) " in result.stdout
+    assert (
+        "• FKDM Provinsi (fkdm, telegram): gagal: telegram 403: Forbidden: bot was blocked" in result.stdout
+    )
+    assert "• Koordinator Dinsos Jember (koordinator, telegram): menunggu dikirim" in result.stdout
+    assert len(lines) == 2 + 5
