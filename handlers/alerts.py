@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from lokal import mask_pii
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -170,7 +171,9 @@ def _listed(keys: list[str], catalog_prefix: str) -> str:
 def alert_values(report: Report, level: str) -> dict[str, str]:
     """What an alert tells: never the reporter's name, number or chat id."""
     found = place(report.region_code)
-    summary = report.description
+    # Reporters sometimes name themselves or give their number in their own words; alerts must not.
+    # Street addresses stay: they say where the trouble is.
+    summary = mask_pii(report.description, exclude=["ADDRESS"]).text
     if len(summary) > routing.ALERT_SUMMARY_CHARS:
         summary = summary[: routing.ALERT_SUMMARY_CHARS].rsplit(" ", 1)[0] + " …"
     return {

@@ -459,3 +459,20 @@ def test_the_alert_log_tells_coordinators_the_whole_story(database_url: str) -> 
     )
     assert "• Koordinator Dinsos Jember (koordinator, telegram): menunggu dikirim" in result.stdout
     assert len(lines) == 2 + 5
+
+
+def test_a_reporter_who_names_themselves_in_the_story_is_not_named_in_the_alert(db: Database) -> None:
+    add_contacts(db)
+    report(
+        Chat(db),
+        danger="1",
+        description="Saya Budi Santoso, hubungi 0812-3456-7890. Massa menyerang warga di Jalan Melati No 5",
+    )
+    [alert] = texts_to(db, "101")
+    assert "0812" not in alert and "Budi" not in alert
+    assert "[PHONE_1]" in alert
+    assert "Jalan Melati No 5" in alert, "where it happens is kept"
+    with db.transaction() as session:
+        assert "Budi Santoso" in session.scalars(select(Report.description)).one(), (
+            "the report itself is intact"
+        )
