@@ -68,6 +68,7 @@ def build(settings: Settings, senders: dict[str, Sender]) -> App:
         limits(settings),
         max_attempts=settings.send_max_attempts,
         lease_seconds=settings.outbox_lease_seconds,
+        concurrency=settings.send_concurrency,
     )
     policy = Policy(
         ack_timeout_seconds=settings.ack_timeout_seconds,

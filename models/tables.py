@@ -160,7 +160,11 @@ class OutboxMessage(Base):
     """A message to send; written with the change that caused it, sent later by the dispatcher."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        # The dispatcher looks up each person's oldest unsent message, to keep their messages in order.
+        Index("ix_outbox_person", "address", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))

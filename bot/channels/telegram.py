@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 # Opt in to python-telegram-bot's coming behaviour (retry_after as a timedelta); _seconds reads both.
@@ -56,6 +57,7 @@ def parse_update(update: Update) -> Inbound | None:
     return Inbound(CHANNEL, address, external_id, text=message.text)
 
 
+@lru_cache(maxsize=256)
 def keyboard(choices: tuple[tuple[str, str], ...]) -> InlineKeyboardMarkup | None:
     """Options as inline buttons, one a row, since the labels are whole phrases."""
     if not choices:

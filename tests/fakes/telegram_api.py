@@ -55,7 +55,9 @@ class FakeHttpServer:
 
     def start(self) -> Self:
         """Binds an OS-chosen port first so the URL is known before uvicorn starts."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # With proto IPPROTO_TCP asyncio sets TCP_NODELAY on accepted connections, as real servers have it;
+        # with proto 0 Nagle's algorithm holds each response body back about 40 ms.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
