@@ -8,12 +8,13 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
 from bot.channels.base import Failed, Moved, Outcome, Outgoing, Retry, Sender, Sent
@@ -126,66 +127,66 @@ class Dispatcher:
         self._unrecorded: list[tuple[Outgoing, Outcome, asyncio.Future[None]]] = []
         self._recording: asyncio.Task[None] | None = None
         self._in_flight = 0
+        self._async_engine: AsyncEngine | None = None
 
     # Claiming ------------------------------------------------------------
 
-    def claim(self) -> list[list[Outgoing]]:
+    def claim(self, session: Session) -> list[list[Outgoing]]:
         """Take due messages for the channels this process can send, grouped per person, oldest first."""
         now = self.clock()
-        with self.db.transaction() as session:
-            due = (
-                select(OutboxMessage)
-                .where(OutboxMessage.channel.in_(self.senders))
-                .where(
-                    ((OutboxMessage.status == PENDING) & (OutboxMessage.next_attempt_at <= now))
-                    | ((OutboxMessage.status == SENDING) & (OutboxMessage.lease_until < now))
-                )
-                .order_by(OutboxMessage.id)
-                .limit(self.batch)
+        due = (
+            select(OutboxMessage)
+            .where(OutboxMessage.channel.in_(self.senders))
+            .where(
+                ((OutboxMessage.status == PENDING) & (OutboxMessage.next_attempt_at <= now))
+                | ((OutboxMessage.status == SENDING) & (OutboxMessage.lease_until < now))
             )
-            if self.db.dialect == "postgresql":
-                due = due.with_for_update(skip_locked=True)
-            # Plain rows, not ORM objects: a fan-out claims thousands and needs none of the bookkeeping.
-            rows = list(session.execute(due.with_only_columns(*CLAIMED_COLUMNS)))
-            if not rows:
-                return []
-            first_open = self._first_open(session, rows)
-            groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
-            for row in rows:
-                key = (row.channel, row.address)
-                # Only when the person's oldest unsent message is among these, so replies keep their order.
-                if first_open.get(key) == row.id or groups.get(key):
-                    groups[key].append(row)
-            claimed = [row.id for group in groups.values() for row in group]
-            if claimed:
-                session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id.in_(claimed))
-                    .values(
-                        status=SENDING,
-                        lease_until=now + timedelta(seconds=self.lease_seconds),
-                        attempts=OutboxMessage.attempts + 1,
-                    )
-                    # Leave the loaded rows as read, so `attempts` below counts this try once, not twice.
-                    .execution_options(synchronize_session=False)
+            .order_by(OutboxMessage.id)
+            .limit(self.batch)
+        )
+        if self.db.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        # Plain rows, not ORM objects: a fan-out claims thousands and needs none of the bookkeeping.
+        rows = list(session.execute(due.with_only_columns(*CLAIMED_COLUMNS)))
+        if not rows:
+            return []
+        first_open = self._first_open(session, rows)
+        groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for row in rows:
+            key = (row.channel, row.address)
+            # Only when the person's oldest unsent message is among these, so replies keep their order.
+            if first_open.get(key) == row.id or groups.get(key):
+                groups[key].append(row)
+        claimed = [row.id for group in groups.values() for row in group]
+        if claimed:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(claimed))
+                .values(
+                    status=SENDING,
+                    lease_until=now + timedelta(seconds=self.lease_seconds),
+                    attempts=OutboxMessage.attempts + 1,
                 )
-            return [
-                [
-                    Outgoing(
-                        id=r.id,
-                        channel=r.channel,
-                        address=r.address,
-                        text=r.text,
-                        choices=tuple((k, label) for k, label in r.choices),
-                        attempts=r.attempts + 1,
-                        purpose=r.purpose,
-                        template_sid=r.template_sid,
-                        template_variables=r.template_variables,
-                    )
-                    for r in group
-                ]
-                for group in groups.values()
+                # Leave the loaded rows as read, so `attempts` below counts this try once, not twice.
+                .execution_options(synchronize_session=False)
+            )
+        return [
+            [
+                Outgoing(
+                    id=r.id,
+                    channel=r.channel,
+                    address=r.address,
+                    text=r.text,
+                    choices=tuple((k, label) for k, label in r.choices),
+                    attempts=r.attempts + 1,
+                    purpose=r.purpose,
+                    template_sid=r.template_sid,
+                    template_variables=r.template_variables,
+                )
+                for r in group
             ]
+            for group in groups.values()
+        ]
 
     def _first_open(self, session: Session, rows: list[Any]) -> dict[tuple[str, str], int]:
         """The oldest message not yet sent or failed, for each person among these rows."""
@@ -204,14 +205,15 @@ class Dispatcher:
         for index, message in enumerate(group):
             outcome = await self._send_one(message)
             if isinstance(outcome, Moved):
-                await asyncio.to_thread(self._moved, message, outcome)
+                await self._database(self._moved, message, outcome)
                 outcome = await self._send_one(replace(message, address=outcome.new_address))
                 if isinstance(outcome, Moved):
                     outcome = Failed("chat moved twice")
             await self._record(message, outcome)
             if isinstance(outcome, Retry):
                 rest = [m.id for m in group[index + 1 :]]
-                await asyncio.to_thread(self._release, rest)
+                if rest:
+                    await self._database(self._release, rest)
                 return
 
     async def _send_one(self, message: Outgoing) -> Outcome:
@@ -265,42 +267,35 @@ class Dispatcher:
                     if not committed.done():
                         committed.set_result(None)
 
-    def record(self, message: Outgoing, outcome: Outcome) -> None:
-        """Store how a send went; schedule the retry or give up after the last attempt."""
-        self.record_many([(message, outcome)])
-
-    def record_many(self, outcomes: list[tuple[Outgoing, Outcome]]) -> None:
+    def record_many(self, session: Session, outcomes: list[tuple[Outgoing, Outcome]]) -> None:
         """Store how several sends went, in one transaction."""
         now = self.clock()
-        with self.db.transaction() as session:
-            # Sent, by far the most common outcome, in one executemany; the rest one by one below.
-            sent = [
-                {"row_id": m.id, "provider_id": o.provider_id} for m, o in outcomes if isinstance(o, Sent)
-            ]
-            if sent:
-                session.connection().execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == bindparam("row_id"))
-                    .values(
-                        status=SENT,
-                        sent_at=now,
-                        provider_id=bindparam("provider_id"),
-                        last_error=None,
-                        lease_until=None,
-                    ),
-                    sent,
-                )
-            outcomes = [(m, o) for m, o in outcomes if not isinstance(o, Sent)]
-            if not outcomes:
-                return
-            ids = [message.id for message, _ in outcomes]
-            rows = {
-                row.id: row for row in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
-            }
-            for message, outcome in outcomes:
-                row = rows.get(message.id)
-                if row is not None:
-                    self._apply(session, row, message, outcome, now)
+        # Sent, by far the most common outcome, in one executemany; the rest one by one below.
+        sent = [{"row_id": m.id, "provider_id": o.provider_id} for m, o in outcomes if isinstance(o, Sent)]
+        if sent:
+            session.connection().execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == bindparam("row_id"))
+                .values(
+                    status=SENT,
+                    sent_at=now,
+                    provider_id=bindparam("provider_id"),
+                    last_error=None,
+                    lease_until=None,
+                ),
+                sent,
+            )
+        outcomes = [(m, o) for m, o in outcomes if not isinstance(o, Sent)]
+        if not outcomes:
+            return
+        ids = [message.id for message, _ in outcomes]
+        rows = {
+            row.id: row for row in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+        }
+        for message, outcome in outcomes:
+            row = rows.get(message.id)
+            if row is not None:
+                self._apply(session, row, message, outcome, now)
 
     def _apply(
         self, session: Session, row: OutboxMessage, message: Outgoing, outcome: Outcome, now: datetime
@@ -327,34 +322,28 @@ class Dispatcher:
             if isinstance(outcome, Failed) and outcome.unreachable:
                 self._unreachable(session, message, reason)
 
-    def _release(self, ids: list[int]) -> None:
+    def _release(self, session: Session, ids: list[int]) -> None:
         """Give back messages that must wait behind a retried one; their attempt does not count."""
-        if not ids:
-            return
-        with self.db.transaction() as session:
-            session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids))
-                .values(status=PENDING, lease_until=None, attempts=OutboxMessage.attempts - 1)
-            )
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(status=PENDING, lease_until=None, attempts=OutboxMessage.attempts - 1)
+        )
 
-    def _moved(self, message: Outgoing, moved: Moved) -> None:
+    def _moved(self, session: Session, message: Outgoing, moved: Moved) -> None:
         """A chat got a new id: remember it for the contact, the conversation and queued messages."""
-        with self.db.transaction() as session:
-            old, new = message.address, moved.new_address
-            session.execute(
-                update(Contact).where(Contact.telegram_chat_id == old).values(telegram_chat_id=new)
-            )
-            session.execute(
-                update(Conversation)
-                .where(Conversation.channel == message.channel, Conversation.address == old)
-                .values(address=new)
-            )
-            session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.channel == message.channel, OutboxMessage.address == old)
-                .values(address=new)
-            )
+        old, new = message.address, moved.new_address
+        session.execute(update(Contact).where(Contact.telegram_chat_id == old).values(telegram_chat_id=new))
+        session.execute(
+            update(Conversation)
+            .where(Conversation.channel == message.channel, Conversation.address == old)
+            .values(address=new)
+        )
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.channel == message.channel, OutboxMessage.address == old)
+            .values(address=new)
+        )
         logger.info("%s chat moved; stored the new id", message.channel)
 
     def _unreachable(self, session: Session, message: Outgoing, reason: str) -> None:
@@ -365,11 +354,36 @@ class Dispatcher:
         )
 
     async def _database(self, work: Callable[..., T], *args: Any) -> T:
-        """Run database work: in a thread for PostgreSQL, which waits on the network, and inline for
-        SQLite, whose work is CPU time that a thread would only add lock hand-offs to."""
+        """Run `work(session, *args)` in one transaction without stalling the sends.
+
+        SQLite work is CPU time, run inline. PostgreSQL work waits on the network: it runs on an asyncio
+        connection while sending (see `_connected`), else in a worker thread.
+        """
         if self.db.dialect == "sqlite":
-            return work(*args)
-        return await asyncio.to_thread(work, *args)
+            with self.db.transaction() as session:
+                return work(session, *args)
+        if self._async_engine is not None:
+            async with AsyncSession(self._async_engine, expire_on_commit=False) as session, session.begin():
+                return await session.run_sync(work, *args)
+
+        def in_thread() -> T:
+            with self.db.transaction() as session:
+                return work(session, *args)
+
+        return await asyncio.to_thread(in_thread)
+
+    @contextlib.asynccontextmanager
+    async def _connected(self) -> AsyncIterator[None]:
+        """On PostgreSQL, asyncio connections for as long as this dispatcher sends: no thread hand-offs."""
+        if self.db.dialect != "postgresql" or self._async_engine is not None:
+            yield
+            return
+        self._async_engine = create_async_engine(self.db.url, pool_size=2, max_overflow=2)
+        try:
+            yield
+        finally:
+            engine, self._async_engine = self._async_engine, None
+            await engine.dispose()
 
     # Loops ------------------------------------------------------------
 
@@ -406,19 +420,21 @@ class Dispatcher:
 
     async def drain(self) -> None:
         """Send until nothing is due now; for the console and tests."""
-        while await self.run_once():
-            pass
+        async with self._connected():
+            while await self.run_once():
+                pass
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         """Send for as long as the process runs; woken early when new messages are queued."""
-        while not stop.is_set():
-            try:
-                handled = await self.run_once()
-            except Exception:
-                logger.exception("dispatcher round failed; trying again")
-                handled = 0
-            if handled:
-                continue
-            self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=idle_seconds)
+        async with self._connected():
+            while not stop.is_set():
+                try:
+                    handled = await self.run_once()
+                except Exception:
+                    logger.exception("dispatcher round failed; trying again")
+                    handled = 0
+                if handled:
+                    continue
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=idle_seconds)

@@ -27,6 +27,8 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # Twilio's delivery states, as stored on each outbox message.
 DELIVERY_STATES = {"sent", "delivered", "read", "failed", "undelivered"}
+# A delivery report for a message whose id is not stored yet is tried again for up to a second.
+DELIVERY_REPORT_TRIES = 20
 
 
 def create_web_app(app: App, bot: Bot | None) -> Starlette:
@@ -87,7 +89,11 @@ def create_web_app(app: App, bot: Bot | None) -> Starlette:
             return Response(status_code=403)
         sid, state = form.get("MessageSid", ""), form.get("MessageStatus", "")
         if sid and state in DELIVERY_STATES:
-            await run_in_threadpool(record_delivery, app, sid, state, form.get("ErrorCode"))
+            for _ in range(DELIVERY_REPORT_TRIES):
+                if await run_in_threadpool(record_delivery, app, sid, state, form.get("ErrorCode")):
+                    break
+                # Twilio can report a message before the dispatcher has stored its id; give it a moment.
+                await asyncio.sleep(0.05)
         return Response(status_code=204)
 
     async def healthz(_request: Request) -> Response:
@@ -141,15 +147,16 @@ async def register_webhook(bot: Bot, public_url: str, secret: str) -> None:
         logger.error("could not register the Telegram webhook: %s", type(error).__name__)
 
 
-def record_delivery(app: App, provider_id: str, state: str, error_code: str | None) -> None:
-    """Store Twilio's delivery report on the outbox message it belongs to."""
+def record_delivery(app: App, provider_id: str, state: str, error_code: str | None) -> bool:
+    """Store Twilio's delivery report on the outbox message it belongs to; False if none has that id."""
     value = f"{state}:{error_code}" if error_code and state in ("failed", "undelivered") else state
     with app.db.transaction() as session:
-        session.execute(
+        result = session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.provider_id == provider_id)
             .values(delivery_status=value)
         )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def outbox_backlog(app: App) -> int:

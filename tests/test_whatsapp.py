@@ -142,9 +142,16 @@ async def test_message_is_answered_with_numbered_options(whatsapp: WhatsApp) -> 
     [sent] = whatsapp.fake.sent
     assert (sent["from_"], sent["to"]) == (SANDBOX_NUMBER, USER)
     assert sent["status_callback"] == whatsapp.public_url + "/whatsapp/status"
+
+    def recorded() -> OutboxMessage | None:
+        # The dispatcher records a send just after Twilio answers it.
+        with whatsapp.app.db.transaction() as session:
+            row = session.scalars(select(OutboxMessage)).one()
+        return row if row.status != "sending" else None
+
+    outbox = await wait_until(recorded, what="the send to be recorded")
     with whatsapp.app.db.transaction() as session:
         conversation = session.scalars(select(Conversation)).one()
-        outbox = session.scalars(select(OutboxMessage)).one()
     assert (conversation.channel, conversation.address) == ("whatsapp", PHONE)
     assert (outbox.status, outbox.provider_id) == ("sent", sent["sid"])
 
