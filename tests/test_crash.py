@@ -156,6 +156,11 @@ def test_a_crash_during_a_fan_out_loses_nobody(
     received = Counter(int(sent["chat_id"]) for sent in fake_telegram.sent)
     assert set(received) == set(CHAT_IDS), "everyone got the alert, and nobody else did"
     duplicates = sum(received.values()) - len(received)
-    logger.info("killed after %d sends, %d in flight, %d duplicates", sent_before_kill, in_flight, duplicates)
+    logger.info(
+        "killed after %d sends, %d claimed and not recorded, %d duplicates",
+        sent_before_kill,
+        in_flight,
+        duplicates,
+    )
     assert duplicates <= in_flight, (duplicates, in_flight)
     assert duplicates <= CONCURRENCY, (duplicates, CONCURRENCY)
