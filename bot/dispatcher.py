@@ -252,6 +252,7 @@ class Dispatcher:
         await committed
 
     async def _record_waiting(self) -> None:
+        """Write waiting outcomes in batches until none are left, then let the task end."""
         while self._unrecorded:
             if self._in_flight and len(self._unrecorded) < RECORD_BATCH:
                 await asyncio.sleep(RECORD_LINGER_SECONDS)  # let the sends under way join this transaction
