@@ -15,8 +15,9 @@ from config.catalog import text
 from handlers.localtime import local_time
 from handlers.messages import Choice, Reply
 from handlers.outbox import enqueue
-from handlers.places import place
+from handlers.places import ancestors, district_of, level_of, place
 from handlers.severity import LEVELS, URGENT, raise_for_reports
+from models.db import Database
 from models.tables import (
     ACKNOWLEDGED,
     FAILED,
@@ -52,16 +53,6 @@ class Policy:
 # Who gets an alert ------------------------------------------------------------------------------------------
 
 
-def ancestors(region_code: str) -> list[str]:
-    """A region and every region containing it: '35.09.21' -> ['35', '35.09', '35.09.21']."""
-    parts = region_code.split(".")
-    return [".".join(parts[: i + 1]) for i in range(len(parts))]
-
-
-def region_level(region_code: str) -> int:
-    return region_code.count(".") + 1
-
-
 def contacts_in_reach(session: Session, region_code: str, reach: int, level: str) -> list[Contact]:
     """Active contacts whose region contains the report's, down to the reach; coordinators when urgent."""
     candidates = session.scalars(
@@ -74,7 +65,7 @@ def contacts_in_reach(session: Session, region_code: str, reach: int, level: str
         if contact.role == routing.COORDINATOR:
             if level in routing.COORDINATORS_ALERTED:
                 chosen.append(contact)
-        elif region_level(contact.region_code) >= reach:
+        elif level_of(contact.region_code) >= reach:
             chosen.append(contact)
     return chosen
 
@@ -240,8 +231,8 @@ def full_alert(
 
 def open_incident_for(session: Session, report: Report, now: datetime) -> Incident | None:
     """The incident this report belongs to: same kecamatan and category within the last hours."""
-    district = ".".join(report.region_code.split(".")[:3])
-    if region_level(district) < 3:
+    district = district_of(report.region_code)
+    if district is None:
         return None  # a report placed only at regency level is too coarse to link
     since = now - timedelta(hours=routing.INCIDENT_WINDOW_HOURS)
     return session.scalars(
@@ -277,7 +268,7 @@ def on_new_report(session: Session, report: Report, *, now: datetime, policy: Po
     incident = open_incident_for(session, report, now)
     if incident is None:
         incident = Incident(
-            district_code=".".join(report.region_code.split(".")[:3]),
+            district_code=district_of(report.region_code) or report.region_code,
             category=report.category,
             level=report.level,
             reach=routing.FIRST_REACH[report.level],
@@ -301,8 +292,12 @@ def on_new_report(session: Session, report: Report, *, now: datetime, policy: Po
     incident.report_count += 1
     incident.reporter_count = reporters
     incident.last_report_at = now
-    level = max(incident.level, report.level, key=LEVELS.index)
-    incident.level = raise_for_reports(level, reporters)
+    # Raise from the reports' own highest level, not from the incident's already raised one, so a raise
+    # for independent reporters is counted once.
+    reported = max(
+        session.scalars(select(Report.level).where(Report.incident_id == incident.id)), key=LEVELS.index
+    )
+    incident.level = max(incident.level, raise_for_reports(reported, reporters), key=LEVELS.index)
     incident.reach = min(incident.reach, routing.FIRST_REACH[incident.level]) if incident.reach else 0
     first = incident.reports[0]
     values = alert_values(report, incident.level)
@@ -327,12 +322,29 @@ def on_new_report(session: Session, report: Report, *, now: datetime, policy: Po
     if incident.acknowledged_by is None:
         schedule_escalation(session, incident, now, policy)
     else:
+        # Someone already handles this incident; the report flow tells the reporter after the code.
         report.status, report.status_changed_at = ACKNOWLEDGED, now
     logger.info("report %s joined incident %s as report %d", report.code, incident.id, incident.report_count)
     return incident
 
 
 # Acknowledgement --------------------------------------------------------------------------------------------
+
+
+def mark_handled(session: Session, report: Report, now: datetime) -> None:
+    """The report is being handled: store it and tell the reporter, in their language, not by whom."""
+    report.status, report.status_changed_at = ACKNOWLEDGED, now
+    reporter = session.get(Conversation, report.conversation_id)
+    if reporter is not None:
+        enqueue(
+            session,
+            channel=reporter.channel,
+            address=reporter.address,
+            reply=Reply(text(reporter.language, "report_update.acknowledged", code=report.code)),
+            now=now,
+            purpose="status",
+            report_id=report.id,
+        )
 
 
 @dataclass(frozen=True)
@@ -364,18 +376,7 @@ def acknowledge(session: Session, contact: Contact, code: str, *, now: datetime)
     for each in session.scalars(
         select(Report).where(Report.incident_id == incident.id, Report.status == RECEIVED)
     ):
-        each.status, each.status_changed_at = ACKNOWLEDGED, now
-        reporter = session.get(Conversation, each.conversation_id)
-        if reporter is not None:
-            enqueue(
-                session,
-                channel=reporter.channel,
-                address=reporter.address,
-                reply=Reply(text(reporter.language, "report_update.acknowledged", code=each.code)),
-                now=now,
-                purpose="status",
-                report_id=each.id,
-            )
+        mark_handled(session, each, now)
     logger.info("incident %s acknowledged by contact %s", incident.id, contact.id)
     return Acknowledgement("taken_now", code)
 
@@ -414,7 +415,7 @@ def escalate(session: Session, incident: Incident, *, now: datetime, policy: Pol
     return "coordinators"
 
 
-def fire_due_timers(db, *, now: datetime, policy: Policy, limit: int = 100) -> int:  # type: ignore[no-untyped-def]
+def fire_due_timers(db: Database, *, now: datetime, policy: Policy, limit: int = 100) -> int:
     """Fire every timer that is due, each exactly once even with several processes; how many fired."""
     fired = 0
     for _ in range(limit):

@@ -21,16 +21,6 @@ class Place:
     code: str
     path: str
 
-    @property
-    def level(self) -> int:
-        return self.code.count(".") + 1
-
-    @property
-    def kecamatan(self) -> str | None:
-        """The district code, which groups reports into one incident."""
-        parts = self.code.split(".")
-        return ".".join(parts[:3]) if len(parts) >= 3 else None
-
 
 def place(code: str) -> Place | None:
     """The region with this code, or None when Kemendagri has no such code."""
@@ -101,3 +91,20 @@ def resolve(text: str) -> list[Place]:
 def contains(region_code: str, inner_code: str) -> bool:
     """Whether a region is inside (or is) another: Kemendagri codes nest by prefix."""
     return inner_code == region_code or inner_code.startswith(region_code + ".")
+
+
+def level_of(region_code: str) -> int:
+    """1 province, 2 regency or city, 3 district (kecamatan), 4 village: one per code segment."""
+    return region_code.count(".") + 1
+
+
+def district_of(region_code: str) -> str | None:
+    """The kecamatan a region lies in (or is), or None for a province or regency."""
+    parts = region_code.split(".")
+    return ".".join(parts[:3]) if len(parts) >= 3 else None
+
+
+def ancestors(region_code: str) -> list[str]:
+    """A region and every region containing it: '35.09.21' -> ['35', '35.09', '35.09.21']."""
+    parts = region_code.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]

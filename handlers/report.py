@@ -11,7 +11,7 @@ from handlers import alerts, places, severity
 from handlers.codes import new_code
 from handlers.conversation import CANCEL, FINISH, STAY, Flow, Step, Turn, choices_of, value_of
 from handlers.messages import Choice
-from models.tables import Report
+from models.tables import ACKNOWLEDGED, Report
 
 logger = logging.getLogger(__name__)
 
@@ -429,6 +429,8 @@ def finish_report(turn: Turn) -> None:
     report = create_report(turn)
     alerts.on_new_report(turn.session, report, now=turn.now, policy=turn.policy)
     turn.say("report.done", code=report.code)
+    if report.status == ACKNOWLEDGED:
+        turn.say("report_update.acknowledged", code=report.code)
 
 
 FLOW = Flow(

@@ -418,10 +418,26 @@ def test_report_status_of_a_linked_report_follows_the_incident(db: Database) -> 
     add_contacts(db)
     code = report(Chat(db, address="warga-1"))
     Chat(db, channel="telegram", address="101").send(choice=f"ack:{code}")
-    report(Chat(db, address="warga-2"))
+    second = Chat(db, address="warga-2")
+    second.say(
+        "lapor",
+        "2",
+        "desa karangrejo kec sumbersari jember",
+        "ya",
+        "hari ini",
+        "Dua kelompok pemuda saling ejek dan ada provokasi di media sosial",
+        "1",
+        "tidak ada",
+        "tidak ada",
+        "lewati",
+        "1",
+    )
+    done, handled = second.send("kirim")
     with db.transaction() as session:
         statuses = [r.status for r in session.scalars(select(Report).order_by(Report.id))]
     assert statuses == ["acknowledged", "acknowledged"]
+    assert "Kode laporan" in done
+    assert handled.startswith("Kabar untuk laporan LPR-") and "sedang ditangani petugas" in handled
 
 
 def test_the_alert_log_tells_coordinators_the_whole_story(database_url: str) -> None:
@@ -476,3 +492,14 @@ def test_a_reporter_who_names_themselves_in_the_story_is_not_named_in_the_alert(
         assert "Budi Santoso" in session.scalars(select(Report.description)).one(), (
             "the report itself is intact"
         )
+
+
+def test_each_raise_for_independent_reporters_counts_once(db: Database) -> None:
+    add_contacts(db)
+    levels = []
+    for n in range(1, 6):
+        report(Chat(db, address=f"warga-{n}"))
+        with db.transaction() as session:
+            levels.append(session.scalars(select(Incident.level)).one())
+    # One level up for every two more independent reporters, from the reports' own level (waspada).
+    assert levels == ["waspada", "waspada", "siaga", "siaga", "awas"]
