@@ -349,7 +349,9 @@ class Dispatcher:
 
     def _unreachable(self, session: Session, message: Outgoing, reason: str) -> None:
         """Mark a contact who blocked the bot, so coordinators can see it and nobody counts on them."""
-        column = Contact.telegram_chat_id if message.channel == "telegram" else Contact.whatsapp
+        column = Contact.address_on(message.channel)
+        if column is None:
+            return
         session.execute(
             update(Contact).where(column == message.address).values(unreachable_reason=reason[:200])
         )

@@ -16,8 +16,8 @@ _TYPED = re.compile(r"^\s*/?(?:tangani|saya\s+tangani)\b\s*(.*)$", re.IGNORECASE
 
 def contact_of(turn: Turn) -> Contact | None:
     """The registered contact writing, by the channel address they wrote from."""
-    column = Contact.telegram_chat_id if turn.inbound.channel == "telegram" else Contact.whatsapp
-    if turn.inbound.channel not in ("telegram", "whatsapp"):
+    column = Contact.address_on(turn.inbound.channel)
+    if column is None:
         return None
     return turn.session.scalar(
         select(Contact).where(column == turn.inbound.address, Contact.active.is_(True))

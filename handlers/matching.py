@@ -65,13 +65,10 @@ def pick(
     return None
 
 
-def pick_many(
-    text: str, choices: Sequence[Choice], synonyms: dict[str, Iterable[str]] | None = None
+def _each_part(
+    text: str, choices: Sequence[Choice], synonyms: dict[str, Iterable[str]] | None
 ) -> list[Choice] | None:
-    """Several choices in one answer ('1, 3' or 'sajam dan korban luka'), or None if any part is unclear."""
-    whole = pick(text, choices, synonyms)
-    if whole is not None:
-        return [whole]
+    """The choices of a list such as '1 3' or 'senjata, korban luka'; None if any part is unclear."""
     parts = [p for p in _SEPARATORS.split(text.strip()) if p and normalise(p)]
     if not parts:
         return None
@@ -86,3 +83,16 @@ def pick_many(
             if choice not in picked:
                 picked.append(choice)
     return picked
+
+
+def pick_many(
+    text: str, choices: Sequence[Choice], synonyms: dict[str, Iterable[str]] | None = None
+) -> list[Choice] | None:
+    """Several choices in one answer ('1, 3' or 'sajam dan korban luka'), or None if any part is unclear."""
+    listed = _each_part(text, choices, synonyms)
+    if listed and len(listed) > 1:
+        return listed
+    # The whole text comes second, or a fuzzy match would swallow a list ("senjata, korban luka" looks
+    # like "Ada korban luka"); it still finds a label that itself has commas ("rumah, kendaraan, ...").
+    whole = pick(text, choices, synonyms)
+    return [whole] if whole is not None else listed

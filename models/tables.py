@@ -76,6 +76,11 @@ class Contact(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
+    @classmethod
+    def address_on(cls, channel: str) -> Any:
+        """The column holding a contact's address on a channel; None for channels contacts are not on."""
+        return {"telegram": cls.telegram_chat_id, "whatsapp": cls.whatsapp}.get(channel)
+
 
 class Report(Base):
     """What a citizen reported; the reporter is only a link to their conversation, never copied here."""

@@ -283,3 +283,23 @@ def test_a_step_that_breaks_keeps_the_draft_and_asks_again(db: Database, monkeyp
         assert conversation.state["description"] == FULL_REPORT[5]
     monkeypatch.undo()
     assert "tanda bahaya" in chat.send("2")[-1]
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("senjata, korban luka", ["weapons", "injuries"]),
+        ("1 2", ["weapons", "injuries"]),
+        ("korban luka dan krusakan", ["injuries", "damage"]),
+        ("Ada kerusakan rumah, kendaraan, atau bangunan", ["damage"]),
+        ("tidak ada", []),
+    ],
+)
+def test_several_danger_signs_typed_in_one_answer_are_all_kept(
+    db: Database, typed: str, stored: list[str]
+) -> None:
+    chat = Chat(db)
+    chat.say(*FULL_REPORT[:7])
+    assert "kelompok rentan" in chat.send(typed)[-1]
+    chat.say(*FULL_REPORT[8:])
+    assert chat.reports()[0].danger_signs == stored
