@@ -281,7 +281,10 @@ def on_new_report(session: Session, report: Report, *, now: datetime, policy: Po
         contacts = contacts_in_reach(session, report.region_code, incident.reach, incident.level)
         sent = full_alert(session, incident, report, contacts, now=now, policy=policy)
         logger.info("report %s: new incident %s, alerted %d contacts", report.code, incident.id, sent)
-        schedule_escalation(session, incident, now, policy)
+        if sent:
+            schedule_escalation(session, incident, now, policy)
+        else:
+            escalate(session, incident, now=now, policy=policy)  # nobody at this level: climb at once
         return incident
 
     report.incident_id = incident.id
@@ -388,7 +391,9 @@ def escalate(session: Session, incident: Incident, *, now: datetime, policy: Pol
     """Nobody acknowledged in time: alert the next level up, or tell the coordinators at the top."""
     if incident.acknowledged_by is not None or incident.reach <= routing.COORDINATORS_TOLD:
         return "nothing"
-    report = incident.reports[-1]
+    report = session.scalars(
+        select(Report).where(Report.incident_id == incident.id).order_by(Report.id.desc()).limit(1)
+    ).one()
     while incident.reach > routing.PROVINCE:
         incident.reach -= 1
         contacts = contacts_in_reach(session, report.region_code, incident.reach, incident.level)
@@ -443,6 +448,11 @@ def fire_due_timers(db: Database, *, now: datetime, policy: Policy, limit: int =
                 escalate(session, incident, now=now, policy=policy)
             fired += 1
     return fired
+
+
+def alerted_count(session: Session, incident: Incident) -> int:
+    """How many contacts have been alerted about an incident; none means nobody is registered for it."""
+    return len(session.scalars(select(Recipient.id).where(Recipient.incident_id == incident.id)).all())
 
 
 # What coordinators can see ----------------------------------------------------------------------------------

@@ -427,8 +427,10 @@ def create_report(turn: Turn) -> Report:
 def finish_report(turn: Turn) -> None:
     """Saves the report and gives the reporter its code and what happens next."""
     report = create_report(turn)
-    alerts.on_new_report(turn.session, report, now=turn.now, policy=turn.policy)
-    turn.say("report.done", code=report.code)
+    incident = alerts.on_new_report(turn.session, report, now=turn.now, policy=turn.policy)
+    # Say it was passed on only if someone got it.
+    alerted = alerts.alerted_count(turn.session, incident) > 0
+    turn.say("report.done" if alerted else "report.done_unrouted", code=report.code)
     if report.status == ACKNOWLEDGED:
         turn.say("report_update.acknowledged", code=report.code)
 

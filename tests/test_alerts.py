@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from chat import Chat
+from chat import FULL_REPORT, Chat
 from sqlalchemy import func, select
 
 from handlers.alerts import Policy, deliveries, fire_due_timers
@@ -503,3 +503,39 @@ def test_each_raise_for_independent_reporters_counts_once(db: Database) -> None:
             levels.append(session.scalars(select(Incident.level)).one())
     # One level up for every two more independent reporters, from the reports' own level (waspada).
     assert levels == ["waspada", "waspada", "siaga", "siaga", "awas"]
+
+
+def test_with_nobody_at_the_place_the_alert_climbs_at_once(db: Database) -> None:
+    add_contacts(db, [("Pelopor Kabupaten", "pelopor", "35.09", "103", None)])
+    chat = Chat(db)
+    chat.say(
+        "lapor",
+        "2",
+        "desa karangrejo kec sumbersari jember",
+        "ya",
+        "hari ini",
+        "Warga dua dusun berbeda pendapat soal batas kebun",
+        "1",
+        "tidak ada",
+        "tidak ada",
+        "lewati",
+        "1",
+    )
+    done = chat.send("kirim")[-1]
+    assert chat.reports()[0].level == "normal"
+    assert "diteruskan kepada petugas" in done
+    assert alerted(db) == {"Pelopor Kabupaten": ["alert"]}
+    assert "DITERUSKAN" in texts_to(db, "103")[0]
+
+
+def test_with_nobody_registered_the_reporter_is_told_the_truth(db: Database) -> None:
+    chat = Chat(db)
+    chat.say(*FULL_REPORT[:-1])
+    done = chat.send("kirim")[-1]
+    code = chat.reports()[0].code
+    assert f"Kode laporan: {code}" in done
+    assert "belum ada petugas yang terdaftar" in done
+    assert "diteruskan kepada petugas" not in done
+    with db.transaction() as session:
+        assert session.scalars(select(Incident.reach)).one() == 0
+        assert session.scalar(select(func.count()).where(Timer.fired_at.is_(None))) == 0
