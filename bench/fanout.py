@@ -42,7 +42,8 @@ from telegram import Bot
 from bot.app import limits
 from bot.channels.base import Outcome, Outgoing, Sent
 from bot.channels.telegram import TelegramSender, keyboard, make_bot
-from bot.dispatcher import CONCURRENCY, Dispatcher, Limits
+from bot.dispatcher import CONCURRENCY, Dispatcher
+from bot.limits import Limits
 from config.settings import Settings
 from handlers.alerts import Policy, send_to_contact
 from models.base import utcnow

@@ -9,7 +9,8 @@ from typing import TextIO
 
 from bot.channels.base import Sender
 from bot.channels.console import ConsoleSender
-from bot.dispatcher import Dispatcher, Limits
+from bot.dispatcher import Dispatcher
+from bot.limits import Limits
 from config.settings import Settings
 from handlers.alerts import Policy
 from handlers.engine import Engine
@@ -59,9 +60,16 @@ def whatsapp_sender(settings: Settings) -> Sender:
     return WhatsAppSender(client, settings.twilio_whatsapp_from, callback)
 
 
-def build(settings: Settings, senders: dict[str, Sender]) -> App:
+def senders_for(settings: Settings) -> dict[str, Sender]:
+    """A sender for every channel whose settings are given, whatever this process receives on."""
+    makers = {"telegram": telegram_sender, "whatsapp": whatsapp_sender}
+    return {channel: makers[channel](settings) for channel in settings.sending_channels()}
+
+
+def build(settings: Settings, senders: dict[str, Sender], receiving: str = "") -> App:
     """Open the database (creating or upgrading it) and connect the parts."""
     db = Database(settings.database_url)
+    unsendable = settings.missing_to_send()
     dispatcher = Dispatcher(
         db,
         senders,
@@ -69,17 +77,22 @@ def build(settings: Settings, senders: dict[str, Sender]) -> App:
         max_attempts=settings.send_max_attempts,
         lease_seconds=settings.outbox_lease_seconds,
         concurrency=settings.send_concurrency,
+        unsendable=unsendable,
     )
     policy = Policy(
         ack_timeout_seconds=settings.ack_timeout_seconds,
         ack_timeout_urgent_seconds=settings.ack_timeout_urgent_seconds,
         whatsapp_template=settings.twilio_template_alert,
+        unavailable={ch: why for ch, why in unsendable.items() if ch not in senders},
     )
     app = App(settings=settings, db=db, engine=Engine(db, policy=policy), dispatcher=dispatcher)
     app.engine.notify = app.wake_dispatcher
+    if receiving:
+        # One line an operator can check: a channel missing on the right means its messages fail.
+        logger.info("receiving on %s; sending on %s", receiving, ", ".join(sorted(senders)) or "nothing")
     return app
 
 
 def console_app(settings: Settings, out: TextIO | None = None) -> App:
-    """The console simulator's parts: it only sends to the console; other channels' messages wait."""
-    return build(settings, {"console": ConsoleSender(out)})
+    """The console simulator's parts: it answers on the console and sends alerts on configured channels."""
+    return build(settings, {"console": ConsoleSender(out), **senders_for(settings)})

@@ -43,35 +43,31 @@ async def chat(settings: Settings, address: str, stdin: TextIO, stdout: TextIO) 
 
 
 async def poll(settings: Settings) -> None:
-    """Telegram long polling, for running without a public URL."""
+    """Telegram long polling, for running without a public URL; sends on every configured channel."""
     from bot.channels.telegram import make_bot
     from bot.polling import run_polling
 
     bot = make_bot(settings.telegram_bot_token, settings.telegram_api_url)
-    app = wiring.build(settings, {"telegram": wiring.telegram_sender(settings)})
+    app = wiring.build(settings, wiring.senders_for(settings), receiving="telegram (polling)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    logger.info("polling Telegram")
     await run_polling(app, bot, stop)
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, channels: list[str]) -> None:
     """The web server for webhooks, with the dispatcher running beside it."""
     import uvicorn
 
     from bot.channels.telegram import make_bot
     from bot.web import create_web_app
 
-    senders = {}
     bot = None
-    if settings.telegram_enabled:
-        senders["telegram"] = wiring.telegram_sender(settings)
+    if "telegram-webhook" in channels:
         bot = make_bot(settings.telegram_bot_token, settings.telegram_api_url)
-    if settings.whatsapp_enabled:
-        senders["whatsapp"] = wiring.whatsapp_sender(settings)
-    app = wiring.build(settings, senders)
+    receiving = ", ".join(c.replace("telegram-webhook", "telegram") + " (webhook)" for c in channels)
+    app = wiring.build(settings, wiring.senders_for(settings), receiving=receiving)
     uvicorn.run(create_web_app(app, bot), host="0.0.0.0", port=settings.port, log_level="warning")
 
 
@@ -172,11 +168,14 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(chat(settings, args.address, sys.stdin, sys.stdout))
         elif args.command == "poll":
             settings.require("telegram-poll")
+            settings.sending_channels()  # half-configured channels stop the start, naming what is missing
             asyncio.run(poll(settings))
         elif args.command == "serve":
-            for channel in channels_for_serve(settings):
+            channels = channels_for_serve(settings)
+            for channel in channels:
                 settings.require(channel)
-            serve(settings)
+            settings.sending_channels()
+            serve(settings, channels)
         elif args.command == "import-contacts":
             return import_contacts_file(settings, args.file)
         elif args.command == "export-contacts":

@@ -9,7 +9,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from sqlalchemy.orm import Session
 
 from bot.channels.base import Failed, Moved, Outcome, Outgoing, Retry, Sender, Sent
+from bot.limits import Limits, PriorityGate, RateLimiter, SharedRate
 from models.base import utcnow
 from models.db import Database
 from models.tables import FAILED, PENDING, SENDING, SENT, Contact, Conversation, OutboxMessage
@@ -33,6 +34,8 @@ LEASE_SECONDS = 120
 # to about 250 ms; more cost throughput on a fast link, because httpcore 1.0's connection pool rescans
 # every connection for every request (encode/httpcore#1035).
 CONCURRENCY = 8
+# When woken by a new reply while a fan-out is under way, claim at least this many more.
+WOKEN_BATCH = 20
 # Outcomes are written together: after waiting this long for sends still in flight, at most this many.
 RECORD_LINGER_SECONDS = 0.01
 RECORD_BATCH = 200
@@ -47,47 +50,10 @@ CLAIMED_COLUMNS = (
     OutboxMessage.choices,
     OutboxMessage.attempts,
     OutboxMessage.purpose,
+    OutboxMessage.priority,
     OutboxMessage.template_sid,
     OutboxMessage.template_variables,
 )
-
-
-class RateLimiter:
-    """At most `rate` a second, evenly spaced, with a burst of `burst` after a quiet spell.
-
-    Each caller takes the next free slot, 1/rate after the previous one (the GCRA form of a token bucket).
-    Slots follow each other whenever a caller wakes, so a timer waking a little late costs no throughput,
-    and a fan-out starts at the limit, not at the limit plus a second's worth of burst.
-    """
-
-    def __init__(self, rate: float, burst: float = 1.0) -> None:
-        self.rate = rate
-        self.burst = max(1.0, burst)
-        self.next_slot = float("-inf")
-
-    async def acquire(self) -> None:
-        """Wait until one more message may go out."""
-        if self.rate <= 0:
-            return
-        now = time.monotonic()
-        # Unused slots expire, except the last `burst - 1`; there is no await before the slot is taken.
-        slot = max(self.next_slot, now - (self.burst - 1) / self.rate)
-        self.next_slot = slot + 1 / self.rate
-        if slot > now:
-            await asyncio.sleep(slot - now)
-
-    def idle(self, now: float) -> bool:
-        """Whether it is back to a full burst, so a fresh limiter would behave the same."""
-        return self.rate <= 0 or self.next_slot + (self.burst - 1) / self.rate <= now
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Messages a second per channel, and per chat where the provider limits that too."""
-
-    per_channel: Mapping[str, float]
-    per_chat: Mapping[str, float]
-    chat_burst: float = 3.0
 
 
 def backoff(attempts: int, retry_after: float | None) -> float:
@@ -111,14 +77,18 @@ class Dispatcher:
         batch: int = 200,
         concurrency: int = CONCURRENCY,
         clock: Callable[[], datetime] = utcnow,
+        unsendable: Mapping[str, str] | None = None,
     ) -> None:
         self.db = db
         self.senders = dict(senders)
+        # Channels the bot knows but this process has no settings for: what is missing, to say why.
+        self.unsendable = {ch: why for ch, why in (unsendable or {}).items() if ch not in self.senders}
         self.max_attempts = max_attempts
         self.lease_seconds = lease_seconds
         self.batch = batch
         self.clock = clock
-        self.channel_limiters = {ch: RateLimiter(rate) for ch, rate in limits.per_channel.items()}
+        # One gate per rate-limited channel, set up when sending starts (see `_connected`).
+        self.gates: dict[str, PriorityGate] = {}
         self.chat_limiters: dict[tuple[str, str], RateLimiter] = {}
         self.limits = limits
         self.slots = asyncio.Semaphore(concurrency)
@@ -131,8 +101,8 @@ class Dispatcher:
 
     # Claiming ------------------------------------------------------------
 
-    def claim(self, session: Session) -> list[list[Outgoing]]:
-        """Take due messages for the channels this process can send, grouped per person, oldest first."""
+    def claim(self, session: Session, limit: int | None = None) -> list[list[Outgoing]]:
+        """Take due messages for the channels this process can send, most urgent first, grouped per person."""
         now = self.clock()
         due = (
             select(OutboxMessage)
@@ -141,8 +111,8 @@ class Dispatcher:
                 ((OutboxMessage.status == PENDING) & (OutboxMessage.next_attempt_at <= now))
                 | ((OutboxMessage.status == SENDING) & (OutboxMessage.lease_until < now))
             )
-            .order_by(OutboxMessage.id)
-            .limit(self.batch)
+            .order_by(OutboxMessage.priority, OutboxMessage.id)
+            .limit(limit or self.batch)
         )
         if self.db.dialect == "postgresql":
             due = due.with_for_update(skip_locked=True)
@@ -180,6 +150,7 @@ class Dispatcher:
                     choices=tuple((k, label) for k, label in r.choices),
                     attempts=r.attempts + 1,
                     purpose=r.purpose,
+                    priority=r.priority,
                     template_sid=r.template_sid,
                     template_variables=r.template_variables,
                 )
@@ -217,17 +188,18 @@ class Dispatcher:
                 return
 
     async def _send_one(self, message: Outgoing) -> Outcome:
+        """Wait for the chat's and the channel's limits, most urgent first, then send."""
         sender = self.senders[message.channel]
-        limiter = self.channel_limiters.get(message.channel)
         chat_rate = self.limits.per_chat.get(message.channel)
+        if chat_rate:
+            key = (message.channel, message.address)
+            if key not in self.chat_limiters:
+                self.chat_limiters[key] = RateLimiter(chat_rate, self.limits.chat_burst)
+            await self.chat_limiters[key].acquire()
+        gate = self.gates.get(message.channel)
+        if gate is not None:
+            await gate.enter(message.priority)
         async with self.slots:
-            if chat_rate:
-                key = (message.channel, message.address)
-                if key not in self.chat_limiters:
-                    self.chat_limiters[key] = RateLimiter(chat_rate, self.limits.chat_burst)
-                await self.chat_limiters[key].acquire()
-            if limiter is not None:
-                await limiter.acquire()
             self._in_flight += 1
             try:
                 return await sender.send(message)
@@ -377,16 +349,65 @@ class Dispatcher:
 
     @contextlib.asynccontextmanager
     async def _connected(self) -> AsyncIterator[None]:
-        """On PostgreSQL, asyncio connections for as long as this dispatcher sends: no thread hand-offs."""
-        if self.db.dialect != "postgresql" or self._async_engine is not None:
+        """For as long as this dispatcher sends: its channel gates, and on PostgreSQL asyncio connections.
+
+        On PostgreSQL each channel's limit is kept in the database and shared by every process
+        (`SharedRate`); on SQLite, where one process is the rule, it is kept in memory.
+        """
+        if self.gates or (self._async_engine is not None):
             yield
             return
-        self._async_engine = create_async_engine(self.db.url, pool_size=2, max_overflow=2)
+        if self.db.dialect == "postgresql":
+            self._async_engine = create_async_engine(self.db.url, pool_size=4, max_overflow=4)
+        for channel in self.senders:
+            rate = self.limits.per_channel.get(channel, 0)
+            if rate <= 0:
+                continue
+            if self._async_engine is not None:
+                self.gates[channel] = PriorityGate(SharedRate(self._async_engine, channel, rate).reserve)
+            else:
+                self.gates[channel] = PriorityGate(RateLimiter(rate).reserve_async)
         try:
             yield
         finally:
-            engine, self._async_engine = self._async_engine, None
-            await engine.dispose()
+            self.gates = {}
+            if self._async_engine is not None:
+                engine, self._async_engine = self._async_engine, None
+                await engine.dispose()
+
+    # Channels without settings ------------------------------------------------------------
+
+    def settle_unsendable(self, session: Session) -> int:
+        """Messages on a channel this process has no settings for: to the contact's Telegram, else failed.
+
+        Left alone they would wait for good while everyone believes them sent. Moving a message to
+        WhatsApp needs the 24-hour window and template rules of `handlers.alerts.delivery`, so only a
+        move to Telegram is made here; new alerts choose a configured channel when they are queued.
+        """
+        if not self.unsendable:
+            return 0
+        rows = session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.channel.in_(self.unsendable), OutboxMessage.status == PENDING)
+            .order_by(OutboxMessage.id)
+            .limit(self.batch)
+        ).all()
+        for row in rows:
+            contact = session.get(Contact, row.contact_id) if row.contact_id else None
+            if (
+                contact is not None
+                and "telegram" in self.senders
+                and contact.telegram_chat_id
+                and not contact.unreachable_reason
+            ):
+                logger.info(
+                    "%s message %s moved to telegram: %s", row.channel, row.id, self.unsendable[row.channel]
+                )
+                row.channel, row.address, row.template_sid = "telegram", contact.telegram_chat_id, None
+                continue
+            row.status, row.last_error = FAILED, self.unsendable[row.channel][:300]
+            logger.error("%s message %s failed: %s", row.channel, row.id, row.last_error)
+        return len(rows)
 
     # Loops ------------------------------------------------------------
 
@@ -394,21 +415,31 @@ class Dispatcher:
         """Claim and send until nothing more is due now; the number of messages handled.
 
         The next batch is claimed while the last half of the current one is still being sent, so a large
-        fan-out never waits for the database between batches.
+        fan-out never waits for the database between batches; and at once when the engine queues a
+        reply, so the reply reaches its gate while the fan-out's alerts are still waiting there.
         """
         handled = 0
         sending: set[asyncio.Task[None]] = set()
         try:
+            while await self._database(self.settle_unsendable) >= self.batch:
+                pass
             while True:
-                groups = await self._database(self.claim)
-                if not groups:
-                    break
+                self.wake.clear()
+                room = max(self.batch - len(sending), WOKEN_BATCH)
+                groups = await self._database(self.claim, room)
                 handled += sum(len(g) for g in groups)
                 sending.update(asyncio.create_task(self._send_group(g)) for g in groups)
-                while len(sending) > self.batch // 2:
-                    _done, sending = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
-            if sending:
-                await asyncio.gather(*sending)
+                if not sending:
+                    break
+                # Claim more when half is sent, or at once when woken; with nothing more due, when done.
+                low = self.batch // 2 if groups else 0
+                while len(sending) > low and not self.wake.is_set():
+                    woken = asyncio.create_task(self.wake.wait())
+                    done, _ = await asyncio.wait({*sending, woken}, return_when=asyncio.FIRST_COMPLETED)
+                    woken.cancel()
+                    for task in done - {woken}:
+                        sending.discard(task)
+                        task.result()  # a failure here is a bug in recording: let `run` log it
         finally:
             for task in sending:
                 task.cancel()
@@ -438,6 +469,6 @@ class Dispatcher:
                     handled = 0
                 if handled:
                     continue
-                self.wake.clear()
+                # Not cleared here: a wake that came after the last claim must not be lost.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=idle_seconds)

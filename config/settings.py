@@ -18,6 +18,11 @@ REQUIRED_BY_CHANNEL: dict[str, tuple[str, ...]] = {
     "telegram-webhook": ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET"),
     "whatsapp": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM", "PUBLIC_URL"),
 }
+# Settings a process needs to send on a channel, whatever it receives on.
+REQUIRED_TO_SEND: dict[str, tuple[str, ...]] = {
+    "telegram": ("TELEGRAM_BOT_TOKEN",),
+    "whatsapp": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM"),
+}
 
 
 class SettingsError(Exception):
@@ -104,6 +109,32 @@ class Settings:
         for name in REQUIRED_BY_CHANNEL[channel]:
             if not getattr(self, name.lower()):
                 raise SettingsError(f"{name} is not set; it is needed for {channel}. See .env.example.")
+
+    def missing_to_send(self) -> dict[str, str]:
+        """Each channel this process cannot send on, with the settings it lacks, as alert-log shows it."""
+        gaps = {}
+        for channel, names in REQUIRED_TO_SEND.items():
+            missing = [name for name in names if not getattr(self, name.lower())]
+            if missing:
+                gaps[channel] = f"{channel} is not set up: {', '.join(missing)} not set"
+        return gaps
+
+    def sending_channels(self) -> list[str]:
+        """The channels every process sends on: those whose settings are all given.
+
+        Half a channel's settings is a mistake worth stopping for, not a reason to drop its messages.
+        """
+        channels = []
+        for channel, names in REQUIRED_TO_SEND.items():
+            given = [name for name in names if getattr(self, name.lower())]
+            if given and len(given) < len(names):
+                missing = next(name for name in names if name not in given)
+                raise SettingsError(
+                    f"{missing} is not set; {given[0]} is, and {channel} needs both. See .env.example."
+                )
+            if given:
+                channels.append(channel)
+        return channels
 
     @property
     def telegram_enabled(self) -> bool:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from lokal import mask_pii
@@ -14,7 +15,8 @@ from config import routing
 from config.catalog import text
 from handlers.localtime import local_time
 from handlers.messages import Choice, Reply
-from handlers.outbox import enqueue
+from handlers.outbox import ALERT, enqueue
+from handlers.outbox import URGENT as URGENT_PRIORITY
 from handlers.places import ancestors, district_of, level_of, place
 from handlers.severity import LEVELS, URGENT, raise_for_reports
 from models.db import Database
@@ -38,11 +40,13 @@ ESCALATE = "escalate"
 
 @dataclass(frozen=True)
 class Policy:
-    """The settings routing depends on: response timeouts and the WhatsApp alert template."""
+    """What routing depends on: response timeouts, the WhatsApp template, channels that cannot send."""
 
     ack_timeout_seconds: int = 7200
     ack_timeout_urgent_seconds: int = 1800
     whatsapp_template: str = ""
+    # Channels the bot has no settings for, each with the settings it lacks (see Settings.missing_to_send).
+    unavailable: Mapping[str, str] = field(default_factory=dict)
 
     def timeout(self, level: str) -> timedelta:
         """How long contacts have to acknowledge before the alert climbs a level."""
@@ -108,48 +112,64 @@ def send_to_contact(
     ack_code: str | None = None,
     template_variables: dict[str, str] | None = None,
 ) -> OutboxMessage:
-    """Queue a message to a contact: Telegram when they have it, else WhatsApp, within Twilio's rules."""
-    ids = {"incident_id": incident.id, "contact_id": contact.id}
-    if contact.telegram_chat_id and not contact.unreachable_reason:
+    """Queue a message to a contact: Telegram when they have it, else WhatsApp, within Twilio's rules.
+
+    A channel the bot has no settings for is passed over as a blocked one is; when no channel is left
+    the message is stored as failed with the reason, so alert-log shows it and nobody counts on it.
+    """
+    queued = {
+        "now": now,
+        "purpose": purpose,
+        "priority": URGENT_PRIORITY if incident.level in URGENT else ALERT,
+        "incident_id": incident.id,
+        "contact_id": contact.id,
+    }
+    telegram_usable = contact.telegram_chat_id and not contact.unreachable_reason
+    if telegram_usable and "telegram" not in policy.unavailable:
         choices = (Choice(f"ack:{ack_code}", text("id", "alert.ack.button")),) if ack_code else ()
-        message = enqueue(
+        return enqueue(
             session,
             channel="telegram",
             address=contact.telegram_chat_id,
             reply=Reply(body, choices),
-            now=now,
-            purpose=purpose,
-            **ids,
+            **queued,
         )
-        return message
     number = contact.whatsapp
-    if number and whatsapp_window_open(session, number, now):
-        return enqueue(
-            session, channel="whatsapp", address=number, reply=Reply(body), now=now, purpose=purpose, **ids
-        )
-    if number and policy.whatsapp_template and template_variables is not None:
-        message = enqueue(
-            session, channel="whatsapp", address=number, reply=Reply(body), now=now, purpose=purpose, **ids
-        )
-        message.template_sid, message.template_variables = policy.whatsapp_template, template_variables
-        return message
-    reason = (
-        "telegram unreachable and no WhatsApp number"
-        if not number
-        else "outside the WhatsApp 24-hour window and no template (TWILIO_TEMPLATE_ALERT)"
-    )
+    if number and "whatsapp" not in policy.unavailable:
+        if whatsapp_window_open(session, number, now):
+            return enqueue(session, channel="whatsapp", address=number, reply=Reply(body), **queued)
+        if policy.whatsapp_template and template_variables is not None:
+            message = enqueue(session, channel="whatsapp", address=number, reply=Reply(body), **queued)
+            message.template_sid, message.template_variables = policy.whatsapp_template, template_variables
+            return message
+    channel, reason = unreachable_because(contact, policy, template_variables is not None)
     message = enqueue(
         session,
-        channel="whatsapp" if number else "telegram",
-        address=number or contact.telegram_chat_id or "",
+        channel=channel,
+        address=(number if channel == "whatsapp" else contact.telegram_chat_id) or "",
         reply=Reply(body),
-        now=now,
-        purpose=purpose,
-        **ids,
+        **queued,
     )
     message.status, message.last_error = FAILED, reason
     logger.warning("contact %s cannot be reached: %s", contact.id, reason)
     return message
+
+
+def unreachable_because(contact: Contact, policy: Policy, templated: bool) -> tuple[str, str]:
+    """The channel a contact would have had, and why nothing can be sent there, for alert-log."""
+    if contact.whatsapp:
+        if "whatsapp" in policy.unavailable:
+            lost = policy.unavailable["whatsapp"]
+        elif templated:
+            lost = "outside the WhatsApp 24-hour window and no template (TWILIO_TEMPLATE_ALERT)"
+        else:
+            lost = "outside the WhatsApp 24-hour window"
+        if contact.telegram_chat_id and "telegram" in policy.unavailable and not contact.unreachable_reason:
+            lost = f"{policy.unavailable['telegram']}; {lost}"
+        return "whatsapp", lost
+    if contact.telegram_chat_id and not contact.unreachable_reason:
+        return "telegram", f"{policy.unavailable['telegram']}; no WhatsApp number"
+    return "telegram", "telegram unreachable and no WhatsApp number"
 
 
 # What the alert says ----------------------------------------------------------------------------------------
@@ -201,18 +221,18 @@ def full_alert(
     policy: Policy,
     heading: str = "alert.full",
 ) -> int:
-    """Send the whole alert to contacts who do not have it yet; how many were new."""
+    """Send the whole alert to contacts who do not have it yet; how many of them it can reach."""
     already = set(session.scalars(select(Recipient.contact_id).where(Recipient.incident_id == incident.id)))
     values = alert_values(report, incident.level)
     body = text(
         "id", heading, **values, minutes=str(int(policy.timeout(incident.level).total_seconds() // 60))
     )
-    new = [c for c in contacts if c.id not in already]
-    for contact in new:
+    reached = 0
+    for contact in (c for c in contacts if c.id not in already):
         session.add(
             Recipient(incident_id=incident.id, contact_id=contact.id, reach=incident.reach, alerted_at=now)
         )
-        send_to_contact(
+        message = send_to_contact(
             session,
             contact,
             body,
@@ -223,7 +243,8 @@ def full_alert(
             ack_code=report.code,
             template_variables=template_variables(values),
         )
-    return len(new)
+        reached += message.status != FAILED
+    return reached
 
 
 # A new report -----------------------------------------------------------------------------------------------
@@ -451,8 +472,18 @@ def fire_due_timers(db: Database, *, now: datetime, policy: Policy, limit: int =
 
 
 def alerted_count(session: Session, incident: Incident) -> int:
-    """How many contacts have been alerted about an incident; none means nobody is registered for it."""
-    return len(session.scalars(select(Recipient.id).where(Recipient.incident_id == incident.id)).all())
+    """Contacts an alert about the incident is on its way to; none means nobody registered can be reached."""
+    return len(
+        set(
+            session.scalars(
+                select(OutboxMessage.contact_id).where(
+                    OutboxMessage.incident_id == incident.id,
+                    OutboxMessage.contact_id.is_not(None),
+                    OutboxMessage.status != FAILED,
+                )
+            )
+        )
+    )
 
 
 # What coordinators can see ----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from handlers.alerts import Policy
 from handlers.commands import Command
 from handlers.conversation import CANCEL, FINISH, STAY, Flow, Turn
 from handlers.messages import Inbound
-from handlers.outbox import enqueue
+from handlers.outbox import REPLY, enqueue, hurry
 from models.base import utcnow
 from models.db import Database
 from models.tables import Conversation, InboundMessage
@@ -113,6 +113,8 @@ class Engine:
             conversation.state = dict(turn.state)
             conversation.last_inbound_at = now
             conversation.updated_at = now
+            if turn.replies:
+                hurry(session, channel=inbound.channel, address=inbound.address, priority=REPLY)
             for reply in turn.replies:
                 enqueue(session, channel=inbound.channel, address=inbound.address, reply=reply, now=now)
         self.notify()

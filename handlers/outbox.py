@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from handlers.messages import Reply
-from models.tables import OutboxMessage
+from models.tables import PENDING, OutboxMessage
+
+# Who is waiting decides what goes first, as in RapidPro's courier (default before bulk): a person who just
+# wrote, then alerts at Siaga and Awas, then other alerts and news, then messages nobody is waiting for.
+REPLY = 0
+URGENT = 1
+ALERT = 2
+BULK = 3
 
 
 def enqueue(
@@ -18,17 +26,21 @@ def enqueue(
     reply: Reply,
     now: datetime,
     purpose: str = "reply",
+    priority: int | None = None,
     report_id: int | None = None,
     incident_id: int | None = None,
     contact_id: int | None = None,
 ) -> OutboxMessage:
     """Queue one message; the dispatcher sends it with rate limits and retries."""
+    if priority is None:
+        priority = REPLY if purpose == "reply" else ALERT
     message = OutboxMessage(
         channel=channel,
         address=address,
         text=reply.text,
         choices=[[c.key, c.label] for c in reply.choices],
         purpose=purpose,
+        priority=priority,
         report_id=report_id,
         incident_id=incident_id,
         contact_id=contact_id,
@@ -37,3 +49,21 @@ def enqueue(
     )
     session.add(message)
     return message
+
+
+def hurry(session: Session, *, channel: str, address: str, priority: int) -> None:
+    """Lift a person's waiting messages to `priority`, so a reply is not stuck behind their own older ones.
+
+    Messages to one person go out in order; without this, a pioneer's answer to "Saya tangani" would
+    wait for an alert update queued to them earlier, at the back of a fan-out to hundreds.
+    """
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.address == address,
+            OutboxMessage.channel == channel,
+            OutboxMessage.status == PENDING,
+            OutboxMessage.priority > priority,
+        )
+        .values(priority=priority)
+    )

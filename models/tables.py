@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
@@ -167,6 +167,8 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
+        # The dispatcher takes the most urgent due messages first (see handlers/outbox.py).
+        Index("ix_outbox_priority", "status", "priority", "id"),
         # The dispatcher looks up each person's oldest unsent message, to keep their messages in order.
         Index("ix_outbox_person", "address", "status"),
     )
@@ -177,6 +179,8 @@ class OutboxMessage(Base):
     text: Mapped[str] = mapped_column(Text)
     choices: Mapped[list[Any]] = mapped_column(JSON, default=list)
     purpose: Mapped[str] = mapped_column(String(16), default="reply")
+    # 0 goes first: a reply to someone who just wrote; then urgent alerts, other alerts, bulk.
+    priority: Mapped[int] = mapped_column(default=2, server_default="2")
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -192,3 +196,16 @@ class OutboxMessage(Base):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class SendBudget(Base):
+    """One channel's rate limit shared by every process on the database: the next free moment to send.
+
+    The generic cell rate algorithm needs one number per limit; a single UPDATE advances it, so processes
+    take turns by row lock for microseconds. Seconds since the epoch by the database's own clock.
+    """
+
+    __tablename__ = "send_budget"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_slot: Mapped[float] = mapped_column(Float, default=0.0)

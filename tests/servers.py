@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from starlette.types import ASGIApp
 
 from bot.channels.base import Sender
-from bot.dispatcher import BACKOFF_CAP_SECONDS, Dispatcher, Limits
+from bot.dispatcher import BACKOFF_CAP_SECONDS, Dispatcher
+from bot.limits import Limits
 from handlers.messages import Choice, Reply
 from handlers.outbox import enqueue
 from models.base import utcnow

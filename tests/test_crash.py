@@ -5,16 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from chat import Chat
 from fakes.telegram_api import FakeTelegram
+from processes import bot_process, wait_for
 from sqlalchemy import func, select
 
 from bot.dispatcher import CONCURRENCY
@@ -23,7 +19,6 @@ from models.tables import SENDING, SENT, Contact, OutboxMessage
 
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).parent.parent
 CHAT_IDS = list(range(10001, 10501))
 # Kill the bot once this many alerts have gone out, so a good part of the fan-out is still to come.
 KILL_AFTER = 150
@@ -66,52 +61,15 @@ def alerts(db: Database, status: str | None = None) -> int:
         return session.scalar(query) or 0
 
 
-@contextmanager
-def bot_process(database_url: str, fake: FakeTelegram, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m bot poll` as deployed, pointed at the fake; killed on the way out whatever happened."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_", "DATABASE_"))}
-    env = {
-        **clean,
-        "PYTHONPATH": str(ROOT),
+def poll_settings(database_url: str, fake: FakeTelegram) -> dict[str, str]:
+    """`python -m bot poll` pointed at the fake, fast, with a short lease so the restart retakes soon."""
+    return {
         "DATABASE_URL": database_url,
         "TELEGRAM_BOT_TOKEN": fake.token,
         "TELEGRAM_API_URL": fake.base_url,
         "TELEGRAM_MESSAGES_PER_SECOND": "100",
         "OUTBOX_LEASE_SECONDS": "3",
     }
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "poll"],
-            cwd=log.parent,  # no .env file there
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-
-
-def wait_for(
-    what: str,
-    done: Callable[[], bool],
-    process: subprocess.Popen[bytes],
-    log: Path,
-    *,
-    timeout: float,
-    every: float,
-) -> None:
-    """Poll until `done()`; fail early, with the bot's log, if the bot exits first."""
-    deadline = time.monotonic() + timeout
-    while not done():
-        if process.poll() is not None:
-            raise AssertionError(f"the bot exited ({process.returncode}) before {what}:\n{log.read_text()}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}:\n{log.read_text()}")
-        time.sleep(every)
 
 
 def test_a_crash_during_a_fan_out_loses_nobody(
@@ -122,7 +80,7 @@ def test_a_crash_during_a_fan_out_loses_nobody(
     assert alerts(db) == len(CHAT_IDS)
 
     first_log = tmp_path / "first.log"
-    with bot_process(database_url, fake_telegram, first_log) as first:
+    with bot_process("poll", first_log, **poll_settings(database_url, fake_telegram)) as first:
         wait_for(
             f"{KILL_AFTER} alerts to go out",
             lambda: len(fake_telegram.sent) >= KILL_AFTER,
@@ -140,7 +98,7 @@ def test_a_crash_during_a_fan_out_loses_nobody(
     assert alerts(db, SENT) < len(CHAT_IDS)
 
     second_log = tmp_path / "second.log"
-    with bot_process(database_url, fake_telegram, second_log) as second:
+    with bot_process("poll", second_log, **poll_settings(database_url, fake_telegram)) as second:
         wait_for(
             "every alert to be sent",
             lambda: alerts(db, SENT) == len(CHAT_IDS),

@@ -69,12 +69,9 @@ class Person:
 
 def settings_for(database_url: str, fake: FakeTelegram, **extra: Any) -> Settings:
     # A high per-chat rate so a whole dialog does not wait on Telegram's one-message-a-second limit.
+    extra.setdefault("telegram_messages_per_chat_per_second", 1000.0)
     return Settings(
-        database_url=database_url,
-        telegram_bot_token=fake.token,
-        telegram_api_url=fake.base_url,
-        telegram_messages_per_chat_per_second=1000.0,
-        **extra,
+        database_url=database_url, telegram_bot_token=fake.token, telegram_api_url=fake.base_url, **extra
     )
 
 
@@ -83,9 +80,9 @@ def sender_for(fake: FakeTelegram) -> TelegramSender:
 
 
 @contextlib.asynccontextmanager
-async def polling(database_url: str, fake: FakeTelegram) -> AsyncIterator[App]:
+async def polling(database_url: str, fake: FakeTelegram, **settings: Any) -> AsyncIterator[App]:
     """The bot as `python -m bot poll` runs it, until the block ends."""
-    app = build(settings_for(database_url, fake), {"telegram": sender_for(fake)})
+    app = build(settings_for(database_url, fake, **settings), {"telegram": sender_for(fake)})
     stop = asyncio.Event()
     task = asyncio.create_task(run_polling(app, make_bot(fake.token, fake.base_url), stop))
     try:

@@ -17,6 +17,8 @@ class Outgoing:
     choices: tuple[tuple[str, str], ...]
     attempts: int
     purpose: str = "reply"
+    # Lower goes first when the channel's limit makes messages wait (handlers/outbox.py).
+    priority: int = 0
     template_sid: str | None = None
     template_variables: dict[str, str] | None = None
 

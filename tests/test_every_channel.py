@@ -1,0 +1,160 @@
+"""Every process sends on every configured channel: `python -m bot poll` with and without Twilio settings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from fakes.telegram_api import FakeTelegram
+from fakes.twilio_api import FakeTwilio
+from processes import ROOT, bot_process, stop, wait_for
+from sqlalchemy import select
+
+from models.db import Database
+from models.tables import Contact, OutboxMessage, Report
+
+CITIZEN = 7001
+TEMPLATE = "HX" + "1" * 32
+# A citizen reports on Telegram as people type it; each line waits for the bot's answer.
+REPORT = [
+    ("lapor", "jenis kejadiannya"),
+    ("tawuran", "Di mana kejadiannya"),
+    ("desa karangrejo kec sumbersari jember", "benar?"),
+    ("ya", "Kapan kejadiannya"),
+    ("tadi malam", "Ceritakan apa yang terjadi"),
+    ("Dua kelompok pemuda saling lempar batu di dekat pasar", "berapa orang"),
+    ("sekitar 30 orang", "tanda bahaya"),
+    ("tidak ada", "kelompok rentan"),
+    ("tidak ada", "foto"),
+    ("tidak", "boleh menghubungi"),
+    ("1", "periksa laporan"),
+    ("kirim", "Kode laporan"),
+]
+
+
+def telegram_settings(database_url: str, fake: FakeTelegram) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        "TELEGRAM_BOT_TOKEN": fake.token,
+        "TELEGRAM_API_URL": fake.base_url,
+        "TELEGRAM_MESSAGES_PER_CHAT_PER_SECOND": "50",
+    }
+
+
+def twilio_settings(fake: FakeTwilio) -> dict[str, str]:
+    return {
+        "TWILIO_ACCOUNT_SID": fake.account_sid,
+        "TWILIO_AUTH_TOKEN": fake.auth_token,
+        "TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
+        "TWILIO_API_URL": fake.base_url,
+        "TWILIO_TEMPLATE_ALERT": TEMPLATE,
+    }
+
+
+def add_contacts(db: Database, *contacts: tuple[str, str | None, str | None]) -> None:
+    """Pioneers of Sumbersari: (name, telegram chat id, WhatsApp number)."""
+    with db.transaction() as session:
+        for name, chat_id, number in contacts:
+            session.add(
+                Contact(
+                    name=name,
+                    role="pelopor",
+                    region_code="35.09.21",
+                    telegram_chat_id=chat_id,
+                    whatsapp=number,
+                )
+            )
+
+
+def report_on_telegram(fake: FakeTelegram, process: subprocess.Popen[bytes], log: Path) -> str:
+    """Type the whole report; the code the bot gave."""
+    for typed, expected in REPORT:
+        seen = len(fake.messages_to(CITIZEN))
+        fake.push_update(fake.text_update(CITIZEN, typed))
+        wait_for(
+            f"an answer to {typed!r} containing {expected!r}",
+            lambda seen=seen, expected=expected: any(expected in t for t in fake.messages_to(CITIZEN)[seen:]),
+            process,
+            log,
+            timeout=15,
+        )
+    last = fake.messages_to(CITIZEN)[-1]
+    return last.split("Kode laporan: ", 1)[1].split()[0]
+
+
+def alert_log(database_url: str, code: str) -> str:
+    """`python -m bot alert-log CODE`, as a coordinator on the server runs it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "alert-log", code],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout
+
+
+def test_poll_with_twilio_settings_sends_the_whatsapp_alert_as_the_template(
+    db: Database, database_url: str, fake_telegram: FakeTelegram, fake_twilio: FakeTwilio, tmp_path: Path
+) -> None:
+    add_contacts(db, ("Pelopor Telegram", "5001", None), ("Pelopor WhatsApp", None, "+6281200000001"))
+    log = tmp_path / "poll.log"
+    settings = telegram_settings(database_url, fake_telegram) | twilio_settings(fake_twilio)
+    with bot_process("poll", log, **settings) as bot:
+        code = report_on_telegram(fake_telegram, bot, log)
+        wait_for(
+            "the WhatsApp alert",
+            lambda: fake_twilio.sent and fake_telegram.messages_to(5001),
+            bot,
+            log,
+            timeout=15,
+        )
+        stop(bot, log)
+
+    assert "receiving on telegram (polling); sending on telegram, whatsapp" in log.read_text()
+    [telegram_alert] = fake_telegram.messages_to(5001)
+    assert code in telegram_alert and "PERINGATAN DINI" in telegram_alert
+    # The WhatsApp pioneer never wrote to the bot, so only the approved template may reach them.
+    [whatsapp_alert] = fake_twilio.sent
+    assert whatsapp_alert["to"] == "whatsapp:+6281200000001"
+    assert whatsapp_alert["content_sid"] == TEMPLATE
+    assert whatsapp_alert["content_variables"]["1"] == code
+    assert "Karangrejo" in whatsapp_alert["content_variables"]["4"]
+    assert "Kode laporan" in fake_telegram.messages_to(CITIZEN)[-1]
+    assert "diteruskan kepada petugas" in fake_telegram.messages_to(CITIZEN)[-1]
+
+
+def test_poll_without_twilio_settings_fails_the_whatsapp_only_delivery_with_the_reason(
+    db: Database, database_url: str, fake_telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    add_contacts(
+        db,
+        ("Pelopor WhatsApp", None, "+6281200000002"),
+        ("Pelopor Dua Saluran", "5002", "+6281200000003"),
+    )
+    log = tmp_path / "poll.log"
+    with bot_process("poll", log, **telegram_settings(database_url, fake_telegram)) as bot:
+        code = report_on_telegram(fake_telegram, bot, log)
+        wait_for("the Telegram alert", lambda: fake_telegram.messages_to(5002), bot, log, timeout=15)
+        stop(bot, log)
+
+    assert "receiving on telegram (polling); sending on telegram" in log.read_text()
+    # The pioneer with both channels gets it on the one this bot can send.
+    [alert] = fake_telegram.messages_to(5002)
+    assert code in alert
+    with db.transaction() as session:
+        report = session.scalars(select(Report)).one()
+        rows = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.incident_id == report.incident_id)
+        ).all()
+        by_channel = {(row.channel, row.address): (row.status, row.last_error) for row in rows}
+    assert by_channel[("telegram", "5002")] == ("sent", None)
+    status, reason = by_channel[("whatsapp", "+6281200000002")]
+    assert status == "failed" and "TWILIO_ACCOUNT_SID" in reason
+    # Nothing is left waiting for a sender that will never come.
+    assert all(status != "pending" for status, _ in by_channel.values())
+    shown = alert_log(database_url, code)
+    assert "Pelopor WhatsApp (pelopor, whatsapp): gagal: whatsapp is not set up" in shown
+    assert "Pelopor Dua Saluran (pelopor, telegram): terkirim" in shown
