@@ -185,6 +185,9 @@ class FakeTelegram(FakeHttpServer):
     permanent=False), "migrate" (kw new_chat_id; always permanent: the old id keeps failing) and
     "timeout" (kw delay=3.0). A "timeout" send IS recorded in ``sent`` (on arrival, before the
     delay) because the real API delivers the message even when the client stops waiting.
+
+    ``flood_control()`` makes it refuse sendMessage as Telegram does, with 429 and retry_after, above
+    about 30 a second overall or 3 a second to one chat (token buckets); refusals are counted.
     """
 
     name = "fake-telegram"
@@ -215,6 +218,59 @@ class FakeTelegram(FakeHttpServer):
         self._messages: dict[tuple[str, int], dict[str, Any]] = {}
         self._last_bot_message: dict[str, dict[str, Any]] = {}
         self._file_paths: dict[str, str] = {}
+        self._flood: dict[str, float] | None = None
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when counted)
+        self.flood_refusals = 0
+        self.flood_refused: list[tuple[str, float]] = []
+
+    def flood_control(
+        self,
+        per_second: float = 30.0,
+        per_chat: float = 3.0,
+        burst: float = 5.0,
+        per_chat_burst: float = 3.0,
+        retry_after: int = 1,
+    ) -> None:
+        """Refuse sends above these rates with 429, like Telegram's flood control; off until called."""
+        with self._lock:
+            self._flood = {
+                "per_second": per_second,
+                "per_chat": per_chat,
+                "burst": burst,
+                "per_chat_burst": per_chat_burst,
+                "retry_after": retry_after,
+            }
+            self._buckets.clear()
+
+    def _tokens(self, key: str, rate: float, capacity: float, now: float) -> float:
+        tokens, when = self._buckets.get(key, (capacity, now))
+        return min(capacity, tokens + (now - when) * rate)
+
+    def _flooded(self, chat: str) -> int | None:
+        """retry_after when this send would break a limit; else take one token from each bucket."""
+        if self._flood is None:
+            return None
+        f, now = self._flood, time.monotonic()
+        overall = self._tokens("", f["per_second"], f["burst"], now)
+        one_chat = self._tokens(chat, f["per_chat"], f["per_chat_burst"], now)
+        if overall < 1 or one_chat < 1:
+            self.flood_refusals += 1
+            self.flood_refused.append((chat, now))
+            return int(f["retry_after"])
+        self._buckets[""] = (overall - 1, now)
+        self._buckets[chat] = (one_chat - 1, now)
+        return None
+
+    def max_in_window(self, seconds: float = 1.0) -> int:
+        """The most successful sends within any window of this length, to check a combined rate."""
+        with self._lock:
+            times = sorted(s["t"] for s in self.sent)
+        most, start = 0, 0
+        for end, t in enumerate(times):
+            while t - times[start] >= seconds:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
 
     @property
     def base_url(self) -> str:
@@ -401,6 +457,9 @@ class FakeTelegram(FakeHttpServer):
             new_id = {"migrate_to_chat_id": int(fault["new_chat_id"])}
             raise _ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat", new_id)
         with self._lock:
+            wait = self._flooded(str(chat))
+            if wait is not None:
+                raise _ApiError(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
             message = self._message(chat, self.bot_user, text=str(text))
             if isinstance(markup, dict) and "inline_keyboard" in markup:  # only inline keyboards are echoed
                 message["reply_markup"] = markup
