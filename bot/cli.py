@@ -64,11 +64,13 @@ def serve(settings: Settings, channels: list[str]) -> None:
     from bot.web import create_web_app
 
     bot = None
-    if "telegram-webhook" in channels:
+    if "telegram-webhook" in channels or "telegram-poll" in channels:
         bot = make_bot(settings.telegram_bot_token, settings.telegram_api_url)
-    receiving = ", ".join(c.replace("telegram-webhook", "telegram") + " (webhook)" for c in channels)
+    names = {"telegram-webhook": "telegram (webhook)", "telegram-poll": "telegram (polling)"}
+    receiving = ", ".join(names.get(c, f"{c} (webhook)") for c in channels)
     app = wiring.build(settings, wiring.senders_for(settings), receiving=receiving)
-    uvicorn.run(create_web_app(app, bot), host="0.0.0.0", port=settings.port, log_level="warning")
+    web = create_web_app(app, bot, telegram_polling="telegram-poll" in channels)
+    uvicorn.run(web, host="0.0.0.0", port=settings.port, log_level="warning")
 
 
 def import_contacts_file(settings: Settings, path: str) -> int:
@@ -129,7 +131,9 @@ def print_alert_log(settings: Settings, code: str) -> int:
 def channels_for_serve(settings: Settings) -> list[str]:
     """The channels `serve` runs: each one some of whose settings are given; at least one."""
     chosen = []
-    if settings.telegram_bot_token or settings.telegram_webhook_secret:
+    if settings.telegram_updates == "polling":
+        chosen.append("telegram-poll")
+    elif settings.telegram_bot_token or settings.telegram_webhook_secret:
         chosen.append("telegram-webhook")
     if settings.twilio_account_sid or settings.twilio_auth_token or settings.twilio_whatsapp_from:
         chosen.append("whatsapp")

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import Bot
 
-from bot import timers
+from bot import polling, timers
 from bot.app import App
 from bot.channels import telegram, whatsapp
 from models.tables import PENDING, OutboxMessage
@@ -31,12 +31,16 @@ DELIVERY_STATES = {"sent", "delivered", "read", "failed", "undelivered"}
 DELIVERY_REPORT_TRIES = 20
 
 
-def create_web_app(app: App, bot: Bot | None) -> Starlette:
-    """The Starlette application; `bot` is None when Telegram is not configured."""
+def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False) -> Starlette:
+    """The Starlette application; `bot` is None when Telegram is not configured.
+
+    With `telegram_polling` this process fetches Telegram updates itself (TELEGRAM_UPDATES=polling), so
+    one process without a Telegram webhook still takes WhatsApp's.
+    """
     settings = app.settings
 
     async def telegram_webhook(request: Request) -> Response:
-        if bot is None:
+        if bot is None or telegram_polling:
             return Response(status_code=404)
         given = request.headers.get(TELEGRAM_SECRET_HEADER, "")
         expected = settings.telegram_webhook_secret
@@ -107,12 +111,14 @@ def create_web_app(app: App, bot: Bot | None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_web: Starlette) -> AsyncIterator[None]:
         app.loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(app.dispatcher.run(stop))]
         if bot is not None:
             await bot.initialize()
-            if settings.public_url:
+            if telegram_polling:
+                tasks.append(asyncio.create_task(polling.poll(app, bot, stop)))
+            elif settings.public_url:
                 await register_webhook(bot, settings.public_url, settings.telegram_webhook_secret)
-        stop = asyncio.Event()
-        task = asyncio.create_task(app.dispatcher.run(stop))
         scheduler = timers.start(app)
         try:
             yield
@@ -120,7 +126,7 @@ def create_web_app(app: App, bot: Bot | None) -> Starlette:
             scheduler.shutdown(wait=False)
             stop.set()
             app.dispatcher.wake.set()
-            await task
+            await asyncio.gather(*tasks)
             if bot is not None:
                 await bot.shutdown()
 

@@ -49,6 +49,13 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip().lower() or allowed[0]
+    if raw not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the bot reads from its environment."""
@@ -63,6 +70,8 @@ class Settings:
     twilio_api_url: str = DEFAULT_TWILIO_API_URL
     twilio_template_alert: str = ""
     public_url: str = ""
+    # How `serve` receives Telegram: "webhook", or "polling" beside the WhatsApp webhook.
+    telegram_updates: str = "webhook"
     port: int = 8000
     telegram_messages_per_second: float = 30.0
     telegram_messages_per_chat_per_second: float = 1.0
@@ -92,6 +101,7 @@ class Settings:
             twilio_api_url=env.get("TWILIO_API_URL") or DEFAULT_TWILIO_API_URL,
             twilio_template_alert=env.get("TWILIO_TEMPLATE_ALERT", ""),
             public_url=env.get("PUBLIC_URL", "").rstrip("/"),
+            telegram_updates=_choice(env, "TELEGRAM_UPDATES", ("webhook", "polling")),
             port=_int(env, "PORT", 8000),
             telegram_messages_per_second=_float(env, "TELEGRAM_MESSAGES_PER_SECOND", 30.0),
             telegram_messages_per_chat_per_second=_float(env, "TELEGRAM_MESSAGES_PER_CHAT_PER_SECOND", 1.0),

@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 from fakes.telegram_api import FakeTelegram
-from fakes.twilio_api import FakeTwilio
+from fakes.twilio_api import FakeTwilio, inbound_params, sign_twilio_request
 from processes import ROOT, bot_process, stop, wait_for
+from servers import free_socket, url_of
 from sqlalchemy import select
 
 from models.db import Database
@@ -158,3 +160,54 @@ def test_poll_without_twilio_settings_fails_the_whatsapp_only_delivery_with_the_
     shown = alert_log(database_url, code)
     assert "Pelopor WhatsApp (pelopor, whatsapp): gagal: whatsapp is not set up" in shown
     assert "Pelopor Dua Saluran (pelopor, telegram): terkirim" in shown
+
+
+def test_serve_with_telegram_polling_takes_whatsapp_and_telegram_in_one_process(
+    db: Database, database_url: str, fake_telegram: FakeTelegram, fake_twilio: FakeTwilio, tmp_path: Path
+) -> None:
+    sock = free_socket()
+    public_url = url_of(sock)
+    sock.close()
+    settings = telegram_settings(database_url, fake_telegram) | twilio_settings(fake_twilio)
+    settings |= {
+        "TELEGRAM_UPDATES": "polling",
+        "PUBLIC_URL": public_url,
+        "PORT": public_url.rsplit(":", 1)[1],
+    }
+    log = tmp_path / "serve.log"
+    with bot_process("serve", log, **settings) as bot:
+        wait_for("the web server", lambda: reachable(public_url), bot, log, timeout=30)
+        # A villager on WhatsApp, through Twilio's signed webhook.
+        form = inbound_params("+6281300000009", "halo pak")
+        signature = sign_twilio_request(fake_twilio.auth_token, public_url + "/whatsapp/webhook", form)
+        answer = httpx.post(
+            public_url + "/whatsapp/webhook", data=form, headers={"X-Twilio-Signature": signature}
+        )
+        assert answer.status_code == 200
+        # And one on Telegram, fetched by long polling in the same process.
+        fake_telegram.push_update(fake_telegram.text_update(CITIZEN, "halo"))
+        wait_for(
+            "both greetings",
+            lambda: fake_twilio.messages_to("whatsapp:+6281300000009") and fake_telegram.messages_to(CITIZEN),
+            bot,
+            log,
+            timeout=15,
+        )
+        # The Telegram webhook stays closed: updates come by polling only.
+        assert httpx.post(public_url + "/telegram/webhook", json={"update_id": 1}).status_code == 404
+        stop(bot, log)
+
+    assert (
+        "receiving on telegram (polling), whatsapp (webhook); sending on telegram, whatsapp"
+        in log.read_text()
+    )
+    assert fake_telegram.webhook_url == ""
+    assert "Selamat datang" in fake_twilio.messages_to("whatsapp:+6281300000009")[0]
+    assert "Selamat datang" in fake_telegram.messages_to(CITIZEN)[0]
+
+
+def reachable(url: str) -> bool:
+    try:
+        return httpx.get(url + "/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
