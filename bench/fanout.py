@@ -45,7 +45,8 @@ from bot.channels.telegram import TelegramSender, keyboard, make_bot
 from bot.dispatcher import CONCURRENCY, Dispatcher
 from bot.limits import Limits
 from config.settings import Settings
-from handlers.alerts import Policy, send_to_contact
+from handlers.alerts.delivery import send_to_contact
+from handlers.alerts.policy import Policy
 from models.base import utcnow
 from models.db import Database
 from models.tables import SENT, Contact, Incident, OutboxMessage

@@ -12,7 +12,7 @@ from bot.channels.console import ConsoleSender
 from bot.dispatcher import Dispatcher
 from bot.limits import Limits
 from config.settings import Settings
-from handlers.alerts import Policy
+from handlers.alerts.policy import Policy
 from handlers.engine import Engine
 from models.db import Database
 

@@ -116,7 +116,7 @@ def export_contacts_file(settings: Settings, path: str | None) -> int:
 
 def print_alert_log(settings: Settings, code: str) -> int:
     """Show coordinators who an alert went to, how each delivery went, and who took it."""
-    from handlers.alert_log import alert_log
+    from handlers.alerts.log import alert_log
 
     db = Database(settings.database_url)
     try:

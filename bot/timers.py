@@ -8,7 +8,7 @@ import logging
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import App
-from handlers.alerts import fire_due_timers
+from handlers.alerts.escalation import fire_due_timers
 from models.base import utcnow
 
 logger = logging.getLogger(__name__)

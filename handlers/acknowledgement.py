@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import select
 
-from handlers import alerts
+from handlers.alerts import incidents
 from handlers.codes import normalise_code
 from handlers.conversation import Turn
 from models.tables import Contact
@@ -47,7 +47,7 @@ def handle(turn: Turn) -> bool:
     if code is None:
         turn.hint("alert.ack.how")
         return True
-    result = alerts.acknowledge(turn.session, contact, code, now=turn.now)
+    result = incidents.acknowledge(turn.session, contact, code, now=turn.now)
     if result is None:
         turn.hint("status.not_found", code=code)
     elif result.outcome == "taken_now":

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from config.catalog import text
-from handlers.alerts import Policy
+from handlers.alerts.policy import Policy
 from handlers.matching import pick, pick_many
 from handlers.messages import Choice, Inbound, Reply
 from models.tables import Conversation

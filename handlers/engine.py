@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from config.catalog import text
 from handlers import acknowledgement, commands, language, report
-from handlers.alerts import Policy
+from handlers.alerts.policy import Policy
 from handlers.commands import Command
 from handlers.conversation import CANCEL, FINISH, STAY, Flow, Turn
 from handlers.messages import Inbound

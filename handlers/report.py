@@ -7,7 +7,8 @@ import re
 
 from sqlalchemy.exc import IntegrityError
 
-from handlers import alerts, places, severity
+from handlers import places, severity
+from handlers.alerts import incidents
 from handlers.codes import new_code
 from handlers.conversation import CANCEL, FINISH, STAY, Flow, Step, Turn, choices_of, value_of
 from handlers.messages import Choice
@@ -427,9 +428,9 @@ def create_report(turn: Turn) -> Report:
 def finish_report(turn: Turn) -> None:
     """Saves the report and gives the reporter its code and what happens next."""
     report = create_report(turn)
-    incident = alerts.on_new_report(turn.session, report, now=turn.now, policy=turn.policy)
+    incident = incidents.on_new_report(turn.session, report, now=turn.now, policy=turn.policy)
     # Say it was passed on only if someone got it.
-    alerted = alerts.alerted_count(turn.session, incident) > 0
+    alerted = incidents.alerted_count(turn.session, incident) > 0
     turn.say("report.done" if alerted else "report.done_unrouted", code=report.code)
     if report.status == ACKNOWLEDGED:
         turn.say("report_update.acknowledged", code=report.code)

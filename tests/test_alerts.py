@@ -9,7 +9,9 @@ import pytest
 from chat import FULL_REPORT, Chat
 from sqlalchemy import func, select
 
-from handlers.alerts import Policy, deliveries, fire_due_timers
+from handlers.alerts.escalation import fire_due_timers
+from handlers.alerts.log import deliveries
+from handlers.alerts.policy import Policy
 from models.base import utcnow
 from models.db import Database
 from models.tables import Contact, Incident, OutboxMessage, Recipient, Report, Timer

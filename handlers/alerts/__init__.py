@@ -1,0 +1,1 @@
+"""Alerts: a report reaches the contacts responsible for its place, climbs when nobody answers."""

@@ -1,0 +1,139 @@
+"""How an alert reaches a contact: the channel, WhatsApp's 24-hour rule, and who has it already."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config import routing
+from config.catalog import text
+from handlers.alerts.policy import Policy
+from handlers.alerts.wording import alert_values, template_variables
+from handlers.messages import Choice, Reply
+from handlers.outbox import ALERT, enqueue
+from handlers.outbox import URGENT as URGENT_PRIORITY
+from handlers.severity import URGENT
+from models.tables import FAILED, Contact, Conversation, Incident, OutboxMessage, Recipient, Report
+
+logger = logging.getLogger(__name__)
+
+
+def whatsapp_window_open(session: Session, number: str, now: datetime) -> bool:
+    """Whether the contact wrote to the bot on WhatsApp within 24 hours, so free-form messages are allowed."""
+    last = session.scalar(
+        select(Conversation.last_inbound_at).where(
+            Conversation.channel == "whatsapp", Conversation.address == number
+        )
+    )
+    return last is not None and now - last < timedelta(hours=routing.WHATSAPP_WINDOW_HOURS)
+
+
+def send_to_contact(
+    session: Session,
+    contact: Contact,
+    body: str,
+    *,
+    now: datetime,
+    policy: Policy,
+    incident: Incident,
+    purpose: str,
+    ack_code: str | None = None,
+    template_variables: dict[str, str] | None = None,
+) -> OutboxMessage:
+    """Queue a message to a contact: Telegram when they have it, else WhatsApp, within Twilio's rules.
+
+    A channel the bot has no settings for is passed over as a blocked one is; when no channel is left
+    the message is stored as failed with the reason, so alert-log shows it and nobody counts on it.
+    """
+    queued = {
+        "now": now,
+        "purpose": purpose,
+        "priority": URGENT_PRIORITY if incident.level in URGENT else ALERT,
+        "incident_id": incident.id,
+        "contact_id": contact.id,
+    }
+    telegram_usable = contact.telegram_chat_id and not contact.unreachable_reason
+    if telegram_usable and "telegram" not in policy.unavailable:
+        choices = (Choice(f"ack:{ack_code}", text("id", "alert.ack.button")),) if ack_code else ()
+        return enqueue(
+            session,
+            channel="telegram",
+            address=contact.telegram_chat_id,
+            reply=Reply(body, choices),
+            **queued,
+        )
+    number = contact.whatsapp
+    if number and "whatsapp" not in policy.unavailable:
+        if whatsapp_window_open(session, number, now):
+            return enqueue(session, channel="whatsapp", address=number, reply=Reply(body), **queued)
+        if policy.whatsapp_template and template_variables is not None:
+            message = enqueue(session, channel="whatsapp", address=number, reply=Reply(body), **queued)
+            message.template_sid, message.template_variables = policy.whatsapp_template, template_variables
+            return message
+    channel, reason = unreachable_because(contact, policy, template_variables is not None)
+    message = enqueue(
+        session,
+        channel=channel,
+        address=(number if channel == "whatsapp" else contact.telegram_chat_id) or "",
+        reply=Reply(body),
+        **queued,
+    )
+    message.status, message.last_error = FAILED, reason
+    logger.warning("contact %s cannot be reached: %s", contact.id, reason)
+    return message
+
+
+def unreachable_because(contact: Contact, policy: Policy, templated: bool) -> tuple[str, str]:
+    """The channel a contact would have had, and why nothing can be sent there, for alert-log."""
+    if contact.whatsapp:
+        if "whatsapp" in policy.unavailable:
+            lost = policy.unavailable["whatsapp"]
+        elif templated:
+            lost = "outside the WhatsApp 24-hour window and no template (TWILIO_TEMPLATE_ALERT)"
+        else:
+            lost = "outside the WhatsApp 24-hour window"
+        if contact.telegram_chat_id and "telegram" in policy.unavailable and not contact.unreachable_reason:
+            lost = f"{policy.unavailable['telegram']}; {lost}"
+        return "whatsapp", lost
+    if contact.telegram_chat_id and not contact.unreachable_reason:
+        return "telegram", f"{policy.unavailable['telegram']}; no WhatsApp number"
+    return "telegram", "telegram unreachable and no WhatsApp number"
+
+
+def full_alert(
+    session: Session,
+    incident: Incident,
+    report: Report,
+    contacts: list[Contact],
+    *,
+    now: datetime,
+    policy: Policy,
+    heading: str = "alert.full",
+) -> int:
+    """Send the whole alert to contacts who do not have it yet; how many of them it can reach."""
+    already = set(session.scalars(select(Recipient.contact_id).where(Recipient.incident_id == incident.id)))
+    values = alert_values(report, incident.level)
+    body = text(
+        "id", heading, **values, minutes=str(int(policy.timeout(incident.level).total_seconds() // 60))
+    )
+    reached = 0
+    for contact in (c for c in contacts if c.id not in already):
+        session.add(
+            Recipient(incident_id=incident.id, contact_id=contact.id, reach=incident.reach, alerted_at=now)
+        )
+        message = send_to_contact(
+            session,
+            contact,
+            body,
+            now=now,
+            policy=policy,
+            incident=incident,
+            purpose="alert",
+            ack_code=report.code,
+            template_variables=template_variables(values),
+        )
+        reached += message.status != FAILED
+    return reached

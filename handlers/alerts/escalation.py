@@ -1,0 +1,100 @@
+"""Silence climbs: a timer per incident, fired once by whichever process finds it due."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from config import routing
+from config.catalog import text
+from handlers.alerts.delivery import full_alert, send_to_contact
+from handlers.alerts.policy import Policy
+from handlers.alerts.routing import contacts_in_reach, coordinators_for
+from handlers.alerts.wording import alert_values, template_variables
+from models.db import Database
+from models.tables import Incident, Report, Timer
+
+logger = logging.getLogger(__name__)
+
+ESCALATE = "escalate"
+
+
+def schedule_escalation(session: Session, incident: Incident, now: datetime, policy: Policy) -> None:
+    """Set the timer that climbs the alert a level if nobody acknowledges in time."""
+    due = now + policy.timeout(incident.level)
+    pending = session.scalars(
+        select(Timer).where(
+            Timer.incident_id == incident.id, Timer.kind == ESCALATE, Timer.fired_at.is_(None)
+        )
+    ).all()
+    if pending and min(t.due_at for t in pending) <= due:
+        return
+    for timer in pending:
+        timer.fired_at = now  # replaced by a sooner one
+    session.add(Timer(kind=ESCALATE, incident_id=incident.id, due_at=due, created_at=now))
+
+
+def escalate(session: Session, incident: Incident, *, now: datetime, policy: Policy) -> str:
+    """Nobody acknowledged in time: alert the next level up, or tell the coordinators at the top."""
+    if incident.acknowledged_by is not None or incident.reach <= routing.COORDINATORS_TOLD:
+        return "nothing"
+    report = session.scalars(
+        select(Report).where(Report.incident_id == incident.id).order_by(Report.id.desc()).limit(1)
+    ).one()
+    while incident.reach > routing.PROVINCE:
+        incident.reach -= 1
+        contacts = contacts_in_reach(session, report.region_code, incident.reach, incident.level)
+        if full_alert(session, incident, report, contacts, now=now, policy=policy, heading="alert.escalated"):
+            schedule_escalation(session, incident, now, policy)
+            logger.info("incident %s climbed to reach %d", incident.id, incident.reach)
+            return "climbed"
+    incident.reach = routing.COORDINATORS_TOLD
+    values = alert_values(report, incident.level)
+    body = text("id", "alert.nobody_responded", **values)
+    for coordinator in coordinators_for(session, report.region_code):
+        send_to_contact(
+            session,
+            coordinator,
+            body,
+            now=now,
+            policy=policy,
+            incident=incident,
+            purpose="escalation",
+            ack_code=report.code,
+            template_variables=template_variables(values),
+        )
+    logger.warning("incident %s: nobody responded; coordinators told", incident.id)
+    return "coordinators"
+
+
+def fire_due_timers(db: Database, *, now: datetime, policy: Policy, limit: int = 100) -> int:
+    """Fire every timer that is due, each exactly once even with several processes; how many fired."""
+    fired = 0
+    for _ in range(limit):
+        with db.transaction() as session:
+            query = (
+                select(Timer)
+                .where(Timer.fired_at.is_(None), Timer.due_at <= now)
+                .order_by(Timer.due_at)
+                .limit(1)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            timer = session.scalars(query).first()
+            if timer is None:
+                return fired
+            claimed = session.execute(
+                update(Timer).where(Timer.id == timer.id, Timer.fired_at.is_(None)).values(fired_at=now)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                continue
+            if timer.kind == ESCALATE and timer.incident_id is not None:
+                incident = session.scalars(
+                    select(Incident).where(Incident.id == timer.incident_id).with_for_update()
+                ).one()
+                escalate(session, incident, now=now, policy=policy)
+            fired += 1
+    return fired

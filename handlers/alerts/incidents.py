@@ -1,0 +1,188 @@
+"""Reports of one thing become one incident; the first contact to answer takes it, the reporters are told."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from config import routing
+from config.catalog import text
+from handlers.alerts.delivery import full_alert, send_to_contact
+from handlers.alerts.escalation import escalate, schedule_escalation
+from handlers.alerts.policy import Policy
+from handlers.alerts.routing import contacts_in_reach
+from handlers.alerts.wording import alert_values
+from handlers.messages import Reply
+from handlers.outbox import enqueue
+from handlers.places import district_of
+from handlers.severity import LEVELS, raise_for_reports
+from models.tables import (
+    ACKNOWLEDGED,
+    FAILED,
+    RECEIVED,
+    Contact,
+    Conversation,
+    Incident,
+    OutboxMessage,
+    Recipient,
+    Report,
+    Timer,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def open_incident_for(session: Session, report: Report, now: datetime) -> Incident | None:
+    """The incident this report belongs to: same kecamatan and category within the last hours."""
+    district = district_of(report.region_code)
+    if district is None:
+        return None  # a report placed only at regency level is too coarse to link
+    since = now - timedelta(hours=routing.INCIDENT_WINDOW_HOURS)
+    return session.scalars(
+        select(Incident)
+        .where(
+            Incident.district_code == district,
+            Incident.category == report.category,
+            Incident.last_report_at >= since,
+        )
+        .order_by(Incident.id.desc())
+        .limit(1)
+        .with_for_update()
+    ).first()
+
+
+def on_new_report(session: Session, report: Report, *, now: datetime, policy: Policy) -> Incident:
+    """Link the report to its incident and alert whoever must know, in the report's own transaction."""
+    incident = open_incident_for(session, report, now)
+    if incident is None:
+        incident = Incident(
+            district_code=district_of(report.region_code) or report.region_code,
+            category=report.category,
+            level=report.level,
+            reach=routing.FIRST_REACH[report.level],
+            first_report_at=now,
+            last_report_at=now,
+        )
+        session.add(incident)
+        session.flush()
+        report.incident_id = incident.id
+        contacts = contacts_in_reach(session, report.region_code, incident.reach, incident.level)
+        sent = full_alert(session, incident, report, contacts, now=now, policy=policy)
+        logger.info("report %s: new incident %s, alerted %d contacts", report.code, incident.id, sent)
+        if sent:
+            schedule_escalation(session, incident, now, policy)
+        else:
+            escalate(session, incident, now=now, policy=policy)  # nobody at this level: climb at once
+        return incident
+
+    report.incident_id = incident.id
+    session.flush()
+    reporters = len(
+        set(session.scalars(select(Report.conversation_id).where(Report.incident_id == incident.id)))
+    )
+    incident.report_count += 1
+    incident.reporter_count = reporters
+    incident.last_report_at = now
+    # Raise from the reports' own highest level, not from the incident's already raised one, so a raise
+    # for independent reporters is counted once.
+    reported = max(
+        session.scalars(select(Report.level).where(Report.incident_id == incident.id)), key=LEVELS.index
+    )
+    incident.level = max(incident.level, raise_for_reports(reported, reporters), key=LEVELS.index)
+    incident.reach = min(incident.reach, routing.FIRST_REACH[incident.level]) if incident.reach else 0
+    first = incident.reports[0]
+    values = alert_values(report, incident.level)
+    update_body = text(
+        "id", "alert.update", number=str(incident.report_count), first_code=first.code, **values
+    )
+    for recipient in session.scalars(select(Recipient).where(Recipient.incident_id == incident.id)):
+        contact = session.get(Contact, recipient.contact_id)
+        if contact is not None and contact.active:
+            send_to_contact(
+                session,
+                contact,
+                update_body,
+                now=now,
+                policy=policy,
+                incident=incident,
+                purpose="update",
+                ack_code=first.code if incident.acknowledged_by is None else None,
+            )
+    contacts = contacts_in_reach(session, report.region_code, max(incident.reach, 1), incident.level)
+    full_alert(session, incident, report, contacts, now=now, policy=policy)
+    if incident.acknowledged_by is None:
+        schedule_escalation(session, incident, now, policy)
+    else:
+        # Someone already handles this incident; the report flow tells the reporter after the code.
+        report.status, report.status_changed_at = ACKNOWLEDGED, now
+    logger.info("report %s joined incident %s as report %d", report.code, incident.id, incident.report_count)
+    return incident
+
+
+def alerted_count(session: Session, incident: Incident) -> int:
+    """Contacts an alert about the incident is on its way to; none means nobody registered can be reached."""
+    return len(
+        set(
+            session.scalars(
+                select(OutboxMessage.contact_id).where(
+                    OutboxMessage.incident_id == incident.id,
+                    OutboxMessage.contact_id.is_not(None),
+                    OutboxMessage.status != FAILED,
+                )
+            )
+        )
+    )
+
+
+def mark_handled(session: Session, report: Report, now: datetime) -> None:
+    """The report is being handled: store it and tell the reporter, in their language, not by whom."""
+    report.status, report.status_changed_at = ACKNOWLEDGED, now
+    reporter = session.get(Conversation, report.conversation_id)
+    if reporter is not None:
+        enqueue(
+            session,
+            channel=reporter.channel,
+            address=reporter.address,
+            reply=Reply(text(reporter.language, "report_update.acknowledged", code=report.code)),
+            now=now,
+            purpose="status",
+            report_id=report.id,
+        )
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """What happened when a contact said "saya tangani": taken now, already theirs, or someone else's."""
+
+    outcome: str
+    code: str
+    holder: str | None = None
+
+
+def acknowledge(session: Session, contact: Contact, code: str, *, now: datetime) -> Acknowledgement | None:
+    """The first contact to acknowledge takes the incident; the reporters hear it is being handled."""
+    report = session.scalar(select(Report).where(Report.code == code))
+    if report is None or report.incident_id is None:
+        return None
+    incident = session.scalars(
+        select(Incident).where(Incident.id == report.incident_id).with_for_update()
+    ).one()
+    if incident.acknowledged_by is not None:
+        if incident.acknowledged_by == contact.id:
+            return Acknowledgement("yours", code)
+        holder = session.get(Contact, incident.acknowledged_by)
+        return Acknowledgement("taken", code, holder.name if holder else None)
+    incident.acknowledged_by, incident.acknowledged_at = contact.id, now
+    session.execute(
+        update(Timer).where(Timer.incident_id == incident.id, Timer.fired_at.is_(None)).values(fired_at=now)
+    )
+    for each in session.scalars(
+        select(Report).where(Report.incident_id == incident.id, Report.status == RECEIVED)
+    ):
+        mark_handled(session, each, now)
+    logger.info("incident %s acknowledged by contact %s", incident.id, contact.id)
+    return Acknowledgement("taken_now", code)

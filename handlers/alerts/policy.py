@@ -1,0 +1,25 @@
+"""The settings alert routing depends on, gathered once per process."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from handlers.severity import URGENT
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What routing depends on: response timeouts, the WhatsApp template, channels that cannot send."""
+
+    ack_timeout_seconds: int = 7200
+    ack_timeout_urgent_seconds: int = 1800
+    whatsapp_template: str = ""
+    # Channels the bot has no settings for, each with the settings it lacks (see Settings.missing_to_send).
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+
+    def timeout(self, level: str) -> timedelta:
+        """How long contacts have to acknowledge before the alert climbs a level."""
+        urgent = level in URGENT
+        return timedelta(seconds=self.ack_timeout_urgent_seconds if urgent else self.ack_timeout_seconds)
