@@ -420,6 +420,17 @@ class Dispatcher:
         """
         handled = 0
         sending: set[asyncio.Task[None]] = set()
+        low = 0
+        progress = asyncio.Event()
+        failures: list[BaseException] = []
+
+        def finished(task: asyncio.Task[None]) -> None:
+            sending.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                failures.append(task.exception())  # type: ignore[arg-type]
+            if len(sending) <= low or failures:
+                progress.set()
+
         try:
             while await self._database(self.settle_unsendable) >= self.batch:
                 pass
@@ -428,20 +439,27 @@ class Dispatcher:
                 room = max(self.batch - len(sending), WOKEN_BATCH)
                 groups = await self._database(self.claim, room)
                 handled += sum(len(g) for g in groups)
-                sending.update(asyncio.create_task(self._send_group(g)) for g in groups)
+                for group in groups:
+                    task = asyncio.create_task(self._send_group(group))
+                    sending.add(task)
+                    task.add_done_callback(finished)
                 if not sending:
                     break
                 # Claim more when half is sent, or at once when woken; with nothing more due, when done.
                 low = self.batch // 2 if groups else 0
-                while len(sending) > low and not self.wake.is_set():
-                    woken = asyncio.create_task(self.wake.wait())
-                    done, _ = await asyncio.wait({*sending, woken}, return_when=asyncio.FIRST_COMPLETED)
-                    woken.cancel()
-                    for task in done - {woken}:
-                        sending.discard(task)
-                        task.result()  # a failure here is a bug in recording: let `run` log it
+                while len(sending) > low and not self.wake.is_set() and not failures:
+                    progress.clear()
+                    waiters = {
+                        asyncio.ensure_future(progress.wait()),
+                        asyncio.ensure_future(self.wake.wait()),
+                    }
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                    for waiter in waiters:
+                        waiter.cancel()
+                if failures:
+                    raise failures[0]  # a failure here is a bug in recording: let `run` log it
         finally:
-            for task in sending:
+            for task in list(sending):
                 task.cancel()
         self._forget_idle_chats()
         return handled

@@ -541,3 +541,63 @@ def test_with_nobody_registered_the_reporter_is_told_the_truth(db: Database) -> 
     with db.transaction() as session:
         assert session.scalars(select(Incident.reach)).one() == 0
         assert session.scalar(select(func.count()).where(Timer.fired_at.is_(None))) == 0
+
+
+NO_TELEGRAM = {"telegram": "telegram is not set up: TELEGRAM_BOT_TOKEN not set"}
+NO_WHATSAPP = {"whatsapp": "whatsapp is not set up: TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN not set"}
+
+
+def test_a_channel_without_settings_is_passed_over_for_the_contacts_other_one(db: Database) -> None:
+    add_contacts(
+        db,
+        [
+            ("Pelopor Dua Kanal", "pelopor", "35.09.21", "301", "+6281300000003"),
+            ("Pelopor Hanya Telegram", "pelopor", "35.09.21", "302", None),
+        ],
+    )
+    Chat(db, channel="whatsapp", address="+6281300000003").send("halo")
+    reporter = Chat(db)
+    reporter.engine.policy = Policy(unavailable=NO_TELEGRAM)
+    code = report(reporter, danger="1")
+    with db.transaction() as session:
+        _incident, rows = deliveries(session, code)
+    by_name = {row.contact: row for row in rows}
+    assert (by_name["Pelopor Dua Kanal"].channel, by_name["Pelopor Dua Kanal"].status) == (
+        "whatsapp",
+        "pending",
+    )
+    lost = by_name["Pelopor Hanya Telegram"]
+    assert (lost.channel, lost.status) == ("telegram", "failed")
+    assert "TELEGRAM_BOT_TOKEN not set" in lost.error
+
+
+def test_nobody_reachable_means_the_reporter_is_not_told_it_was_passed_on(db: Database) -> None:
+    add_contacts(db, [("Pelopor WA", "pelopor", "35.09", None, "+6281300000004")])
+    Chat(db, channel="whatsapp", address="+6281300000004").send("halo")
+    reporter = Chat(db)
+    reporter.engine.policy = Policy(unavailable=NO_WHATSAPP)
+    report(reporter, danger="1")
+    with db.transaction() as session:
+        told = session.scalars(
+            select(OutboxMessage.text).where(OutboxMessage.address == "warga-1").order_by(OutboxMessage.id)
+        ).all()
+        assert "Kode laporan" in told[-1] and "diteruskan kepada petugas" not in told[-1]
+        [row] = session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "alert")).all()
+        assert row.status == "failed" and "TWILIO_ACCOUNT_SID" in row.last_error
+        # Nobody at the first level could be reached, so the alert climbed at once.
+        assert session.scalars(select(Incident)).one().reach < 3
+
+
+def test_urgent_alerts_are_queued_ahead_of_normal_ones_and_replies_ahead_of_both(db: Database) -> None:
+    add_contacts(db)
+    report(Chat(db, address="warga-1"), danger="1")  # a danger sign: Siaga
+    report(Chat(db, address="warga-2"), category="5")  # provocation, no danger sign: Waspada
+    with db.transaction() as session:
+        rows = session.execute(
+            select(OutboxMessage.purpose, OutboxMessage.priority, Incident.level).join(
+                Incident, OutboxMessage.incident_id == Incident.id
+            )
+        ).all()
+        replies = set(session.scalars(select(OutboxMessage.priority).where(OutboxMessage.purpose == "reply")))
+    assert {(level, priority) for _purpose, priority, level in rows} == {("siaga", 1), ("waspada", 2)}
+    assert replies == {0}

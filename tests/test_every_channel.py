@@ -13,6 +13,13 @@ from processes import ROOT, bot_process, stop, wait_for
 from servers import free_socket, url_of
 from sqlalchemy import select
 
+from bot.channels.telegram import TelegramSender, make_bot
+from bot.dispatcher import Dispatcher
+from bot.limits import Limits
+from config.settings import Settings
+from handlers.messages import Reply
+from handlers.outbox import enqueue
+from models.base import utcnow
 from models.db import Database
 from models.tables import Contact, OutboxMessage, Report
 
@@ -211,3 +218,37 @@ def reachable(url: str) -> bool:
         return httpx.get(url + "/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+async def test_rows_waiting_on_a_channel_without_settings_move_to_telegram_or_fail(
+    db: Database, fake_telegram: FakeTelegram
+) -> None:
+    """Rows queued before a restart without Twilio settings: nobody is left believing they were sent."""
+    add_contacts(
+        db, ("Pelopor Dua Saluran", "5003", "+6281200000005"), ("Pelopor WhatsApp", None, "+6281200000006")
+    )
+    with db.transaction() as session:
+        for contact in session.scalars(select(Contact).order_by(Contact.id)):
+            row = enqueue(
+                session,
+                channel="whatsapp",
+                address=contact.whatsapp,
+                reply=Reply("PERINGATAN DINI"),
+                now=utcnow(),
+            )
+            row.contact_id = contact.id
+    missing = Settings(telegram_bot_token="x").missing_to_send()
+    async with make_bot(fake_telegram.token, fake_telegram.base_url) as bot:
+        dispatcher = Dispatcher(db, {"telegram": TelegramSender(bot)}, Limits({}, {}), unsendable=missing)
+        await dispatcher.drain()
+
+    assert fake_telegram.messages_to(5003) == ["PERINGATAN DINI"]
+    with db.transaction() as session:
+        rows = {row.address: row for row in session.scalars(select(OutboxMessage))}
+    assert (rows["5003"].channel, rows["5003"].status) == ("telegram", "sent")
+    lost = rows["+6281200000006"]
+    assert (lost.channel, lost.status) == ("whatsapp", "failed")
+    assert (
+        lost.last_error
+        == "whatsapp is not set up: TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM not set"
+    )
