@@ -95,4 +95,4 @@ def build(settings: Settings, senders: dict[str, Sender], receiving: str = "") -
 
 def console_app(settings: Settings, out: TextIO | None = None) -> App:
     """The console simulator's parts: it answers on the console and sends alerts on configured channels."""
-    return build(settings, {"console": ConsoleSender(out), **senders_for(settings)})
+    return build(settings, {"console": ConsoleSender(out), **senders_for(settings)}, receiving="console")

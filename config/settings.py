@@ -140,7 +140,7 @@ class Settings:
             if given and len(given) < len(names):
                 missing = next(name for name in names if name not in given)
                 raise SettingsError(
-                    f"{missing} is not set; {given[0]} is, and {channel} needs both. See .env.example."
+                    f"{missing} is not set; {channel} needs {', '.join(names)} to send. See .env.example."
                 )
             if given:
                 channels.append(channel)

@@ -35,6 +35,8 @@ def test_a_newcomer_gets_a_report_code_from_the_console(tmp_path: Path) -> None:
     assert (tmp_path / "pelapor.db").exists(), (
         "the embedded default database is a file in the working directory"
     )
+    # With no settings, the console says it sends on nothing but itself.
+    assert "receiving on console; sending on console" in result.stderr
 
 
 def test_the_console_resumes_a_draft_after_a_restart(tmp_path: Path, database_url: str) -> None:

@@ -252,3 +252,25 @@ async def test_rows_waiting_on_a_channel_without_settings_move_to_telegram_or_fa
         lost.last_error
         == "whatsapp is not set up: TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM not set"
     )
+
+
+def test_half_of_a_channels_settings_stops_the_start_naming_what_is_missing(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "poll"],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+            "TELEGRAM_BOT_TOKEN": "123456:TEST-TOKEN",
+            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: TWILIO_AUTH_TOKEN is not set; whatsapp needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, "
+        "TWILIO_WHATSAPP_FROM to send. See .env.example."
+    )
