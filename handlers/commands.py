@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from handlers import lexicon
 from handlers.codes import normalise_code
 from handlers.conversation import FINISH, STAY, Flow, Step, Turn, choices_of, value_of
 from handlers.localtime import local_time
@@ -58,9 +59,9 @@ def parse_command(text: str, *, in_flow: bool) -> Command | None:
         return None
     if not whole:
         return None
-    name = _lookup(whole)
+    name = _lookup(whole) or _lookup(lexicon.without_fillers(lexicon.plain(stripped)))
     if name:
-        return Command(name, "", False)
+        return Command(name, "", False)  # "lapor", and "saya mau lapor pak" too
     head, _, argument = stripped.partition(" ")
     word = normalise(head)
     name = _lookup(word)

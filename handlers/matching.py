@@ -7,10 +7,14 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
+from handlers import lexicon
 from handlers.messages import Choice
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
-_SEPARATORS = re.compile(r"\s*(?:,|;|/|&|\+|\bdan\b|\band\b)\s*")
+_JOINERS = "|".join(
+    re.escape(j) if not j.isalnum() else rf"\b{re.escape(j)}\b" for j in lexicon.lexicon().joiners
+)
+_SEPARATORS = re.compile(rf"\s*(?:,|;|/|{_JOINERS})\s*")
 _NUMBER = re.compile(r"^\(?(\d{1,3})[.)]?$")
 
 
@@ -32,7 +36,18 @@ def _by_number(token: str, choices: Sequence[Choice]) -> Choice | None:
 def pick(
     text: str, choices: Sequence[Choice], synonyms: dict[str, Iterable[str]] | None = None
 ) -> Choice | None:
-    """The one choice a free answer means, or None when it means none or is unclear."""
+    """The one choice a free answer means, as written or in everyday words; None when unclear."""
+    found = _pick(text, choices, synonyms)
+    for variant in lexicon.variants(text) if found is None else ():
+        found = _pick(variant, choices, synonyms)
+        if found is not None:
+            break
+    return found
+
+
+def _pick(
+    text: str, choices: Sequence[Choice], synonyms: dict[str, Iterable[str]] | None = None
+) -> Choice | None:
     numbered = _by_number(text, choices)
     if numbered is not None:
         return numbered
@@ -44,6 +59,9 @@ def pick(
         names[normalise(choice.label)] = choice
         for word in (synonyms or {}).get(choice.key, ()):
             names[normalise(word)] = choice
+    for choice in choices:  # the field's phrases, where no label or step's own word says otherwise
+        for word in lexicon.answers(choice.key):
+            names.setdefault(normalise(word), choice)
     if wanted in names:
         return names[wanted]
     starting = {c.key: c for name, c in names.items() if name.startswith(wanted) and len(wanted) >= 3}

@@ -12,6 +12,7 @@ from handlers.matching import normalise
 
 MAX_CANDIDATES = 6
 MAX_PLACE_TEXT = 200
+MIN_TYPO_LENGTH = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,8 @@ def _names_down_to_kecamatan() -> dict[str, list[str]]:
 def _by_typo(query: str) -> list[Place]:
     """Regions whose name is one typo away: "jmber" for Jember."""
     names = _names_down_to_kecamatan()
+    if len(normalise(query)) < MIN_TYPO_LENGTH:
+        return []  # a short word is one letter from hundreds of places: never guess one across the country
     close = difflib.get_close_matches(normalise(query), names, n=3, cutoff=0.8)
     codes = sorted({code for name in close for code in names[name]}, key=lambda c: (c.count("."), c))
     return [p for p in (place(c) for c in codes[:MAX_CANDIDATES]) if p]

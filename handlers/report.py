@@ -7,7 +7,7 @@ import re
 
 from sqlalchemy.exc import IntegrityError
 
-from handlers import places, severity
+from handlers import lexicon, places, severity
 from handlers.alerts import incidents
 from handlers.codes import new_code
 from handlers.conversation import CANCEL, FINISH, STAY, Flow, Step, Turn, choices_of, value_of
@@ -17,27 +17,13 @@ from models.tables import ACKNOWLEDGED, Report
 logger = logging.getLogger(__name__)
 
 CATEGORIES = ("group_clash", "tawuran", "sara", "land", "hoax", "election", "radicalism", "other")
-CATEGORY_WORDS = {
-    "cat:group_clash": ("bentrok", "silat", "perguruan", "antarkelompok", "antar kelompok", "perkelahian"),
-    "cat:tawuran": ("tawur", "pelajar"),
-    "cat:sara": ("agama", "suku", "ras", "etnis", "antaragama"),
-    "cat:land": ("tanah", "lahan", "sengketa", "sumber daya", "tambang", "perusahaan"),
-    "cat:hoax": ("hoax", "hoaks", "provokasi", "berita bohong", "medsos"),
-    "cat:election": ("pemilu", "pilkada", "pilkades", "pilpres", "kampanye"),
-    "cat:radicalism": ("radikal", "teror", "terorisme", "ekstrem"),
-    "cat:other": ("lain", "lainnya"),
-}
+# The field's phrases for each option are in config/lexicon/id.toml and are matched by handlers/matching.
 WHEN = ("now", "today", "yesterday", "days_ago", "planned")
 PEOPLE = ("few", "group", "crowd", "mass", "unknown")
-PEOPLE_WORDS = {"people:unknown": ("tidak tahu", "tdk tahu", "gak tahu", "nggak tahu", "entah", "ga tau")}
 CONTACT = ("anonymous", "relay", "direct")
-YES_NO_WORDS = {
-    "yes:yes": ("ya", "iya", "y", "benar", "betul", "ok", "oke", "yes", "sudah benar"),
-    "yes:no": ("tidak", "bukan", "salah", "no", "tdk", "gak", "n"),
-}
-NONE_WORDS = ("tidak ada", "tidak", "ga ada", "gak ada", "nggak ada", "none", "no", "kosong")
-DONE_WORDS = ("selesai", "sudah", "lanjut", "done", "cukup")
-SKIP_WORDS = ("lewati", "lewat", "skip", "tidak ada", "tidak", "nanti", "tanpa foto")
+NONE_WORDS = lexicon.answers("none")
+DONE_WORDS = lexicon.answers("done")
+SKIP_WORDS = lexicon.answers("skip")
 
 MAX_ANSWER = 200
 MIN_DESCRIPTION = 10
@@ -63,7 +49,7 @@ def ask_category(turn: Turn) -> None:
 
 def take_category(turn: Turn) -> str | None:
     """Stores the category and moves on to the place."""
-    choice = turn.chosen(choices_of(turn, "cat", CATEGORIES, "category"), CATEGORY_WORDS)
+    choice = turn.chosen(choices_of(turn, "cat", CATEGORIES, "category"))
     if choice is None:
         turn.hint("common.pick_option")
         return STAY
@@ -92,6 +78,8 @@ def take_place(turn: Turn) -> str | None:
     if len(answer) > places.MAX_PLACE_TEXT:
         turn.hint("common.too_long", limit=places.MAX_PLACE_TEXT)
         return STAY
+    if lexicon.is_never_a_place(answer):
+        return _stay_with_hint(turn, "report.place.need_name")
     found = places.resolve(answer)
     if not found:
         turn.hint("report.place.not_found")
@@ -114,7 +102,7 @@ def _keep_place(turn: Turn, code: str, path: str) -> str:
 
 def take_place_confirm(turn: Turn) -> str | None:
     """Keeps the place on yes; on no, asks again; a new place name is tried at once."""
-    choice = turn.chosen(_yes_no(turn), YES_NO_WORDS)
+    choice = turn.chosen(_yes_no(turn))
     if choice is not None:
         if value_of(choice) == "yes":
             return _keep_place(turn, *turn.state["candidates"][0])
@@ -163,14 +151,15 @@ def take_when(turn: Turn) -> str | None:
     """Stores when it happened: a picked option, or a short free answer such as 'tadi malam jam 9'."""
     choice = turn.chosen(choices_of(turn, "when", WHEN, "when"))
     if choice is not None:
-        turn.state["occurred"] = choice.label
+        # The option's label is the bot's words: kept for the summary, never scanned for danger words.
+        turn.state["occurred"], turn.state["occurred_own"] = choice.label, False
         return "what"
     answer = turn.answer_text
     if not answer or _ONLY_NUMBER.match(answer):
         return _stay_with_hint(turn, "common.pick_option_or_write")
     if len(answer) > MAX_ANSWER:
         return _stay_with_hint(turn, "common.too_long", limit=MAX_ANSWER)
-    turn.state["occurred"] = answer
+    turn.state["occurred"], turn.state["occurred_own"] = answer, True
     return "what"
 
 
@@ -211,12 +200,13 @@ def people_bucket(count: int) -> str:
 def take_people(turn: Turn) -> str | None:
     """Stores the size band; 'sekitar 30 orang' is understood as a number, not as option 30."""
     options = choices_of(turn, "people", PEOPLE, "people")
-    choice = turn.chosen(options, PEOPLE_WORDS)
+    choice = turn.chosen(options)
     if choice is not None:
         turn.state["people"] = value_of(choice)
         return "danger"
     number = _PEOPLE_NUMBER.search(turn.answer_text)
-    if number and not _ONLY_NUMBER.match(turn.answer_text):
+    # "sekitar 30 orang", or a bare number too big to be an option: a head count.
+    if number and (not _ONLY_NUMBER.match(turn.answer_text) or int(number.group(1)) > len(options)):
         turn.state["people"] = people_bucket(int(number.group(1).replace(".", "")))
         return "danger"
     return _stay_with_hint(turn, "common.pick_option")
@@ -392,7 +382,7 @@ def create_report(turn: Turn) -> Report:
         vulnerable_groups=s.get("vulnerable", []),
         people=s["people"],
         description=s["description"],
-        occurred=s["occurred"],
+        occurred=s["occurred"] if s.get("occurred_own", True) else "",
     )
     for _attempt in range(10):
         report = Report(

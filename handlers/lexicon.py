@@ -1,0 +1,89 @@
+"""Everyday Indonesian as people type it, read from data: slang, abbreviations, fillers and phrases.
+
+The Colloquial Indonesian Lexicon (indoNLP's `replace_slang`) comes first; `config/lexicon/id.toml`
+adds what the field needs beyond it, so a coordinator can teach the bot a word without a programmer.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from indoNLP.preprocessing import replace_slang
+
+LEXICON = Path(__file__).parent.parent / "config" / "lexicon"
+_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# "anak2" is "anak-anak": reduplication written with a 2.
+_DOUBLED = re.compile(r"\b([a-z]{2,})2\b")
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def _flat(text: str) -> str:
+    """Lowercase ASCII words separated by single spaces, as the matcher compares them."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return _NOT_WORD.sub(" ", ascii_text.lower()).strip()
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """One language's everyday words: replacements, fillers, list joiners and phrases per option."""
+
+    words: dict[str, str]
+    fillers: frozenset[str]
+    joiners: tuple[str, ...]
+    answers: dict[str, tuple[str, ...]]
+    never_places: frozenset[str]
+
+
+@cache
+def lexicon(language: str = "id") -> Lexicon:
+    """The lexicon of a language, read once."""
+    with open(LEXICON / f"{language}.toml", "rb") as file:
+        data = tomllib.load(file)
+    return Lexicon(
+        words={k.lower(): v.lower() for k, v in data.get("words", {}).items()},
+        fillers=frozenset(_flat(w) for w in data.get("fillers", {}).get("words", [])),
+        joiners=tuple(data.get("lists", {}).get("joiners", [])),
+        answers={key: tuple(phrases) for key, phrases in data.get("answers", {}).items()},
+        never_places=frozenset(_flat(w) for w in data.get("places", {}).get("never", [])),
+    )
+
+
+def plain(text: str, language: str = "id") -> str:
+    """The text with slang and abbreviations written out: 'ga ada fto skrg' -> 'tidak ada foto sekarang'."""
+    words = lexicon(language).words
+    lowered = _DOUBLED.sub(r"\1-\1", text.lower())
+    expanded = replace_slang(lowered) if language == "id" else lowered
+    return _WORD.sub(lambda m: words.get(m.group(), m.group()), expanded)
+
+
+def without_fillers(text: str, language: str = "id") -> str:
+    """The words that carry the answer: 'anonim saja pak' -> 'anonim'."""
+    fillers = lexicon(language).fillers
+    return " ".join(w for w in _flat(text).split() if w not in fillers)
+
+
+def variants(text: str, language: str = "id") -> list[str]:
+    """Readings of an answer to try when it is not understood as written, plainest last."""
+    written_out = plain(text, language)
+    found = []
+    for variant in (written_out, without_fillers(written_out, language)):
+        if _flat(variant) and _flat(variant) != _flat(text) and variant not in found:
+            found.append(variant)
+    return found
+
+
+def answers(key: str, language: str = "id") -> tuple[str, ...]:
+    """Phrases that mean one option, such as 'yes:no' or 'none'."""
+    return lexicon(language).answers.get(key, ())
+
+
+def is_never_a_place(text: str, language: str = "id") -> bool:
+    """Everyday words such as 'ya', 'tidak tahu' or 'di sini', which are never taken as a place name."""
+    never = lexicon(language).never_places
+    written_out = _flat(plain(text, language))
+    return written_out in never or without_fillers(written_out, language) in never

@@ -1,0 +1,156 @@
+"""Answers as villagers type them on a cheap phone: slang, abbreviations, lists joined by 'sama'.
+
+Each row is one answer at one question, written as people write, not as the bot's options read, and
+what the bot must understand from it. The phrases the bot knows live in config/lexicon/id.toml.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from chat import Chat
+from sqlalchemy import select
+
+from models.db import Database
+from models.tables import Conversation, Report
+
+PLACE = "desa karangrejo kec sumbersari jember"
+# The answers that reach each question, in everyday words too.
+BEFORE = {
+    "category": ["mau lapor"],
+    "place": ["lapor", "tawuran"],
+    "place_confirm": ["lapor", "tawuran", PLACE],
+    "when": ["lapor", "tawuran", PLACE, "iya"],
+    "people": ["lapor", "tawuran", PLACE, "iya", "td malam", "Dua kelompok pemuda saling ejek di pasar"],
+}
+BEFORE["danger"] = [*BEFORE["people"], "sekitar 30 org"]
+BEFORE["vulnerable"] = [*BEFORE["danger"], "ga ada"]
+BEFORE["photo"] = [*BEFORE["vulnerable"], "ga ada"]
+BEFORE["contact"] = [*BEFORE["photo"], "gak ada foto"]
+
+# question, what the person types, the answer stored (state key and value), the next question
+ROWS = [
+    ("category", "tawuran", "category", "tawuran", "place"),
+    ("category", "sengketa tanah", "category", "land", "place"),
+    ("category", "bentrok perguruan silat", "category", "group_clash", "place"),
+    ("category", "berantem", "category", "group_clash", "place"),
+    ("category", "rebutan tanah", "category", "land", "place"),
+    ("category", "pilkades", "category", "election", "place"),
+    ("category", "hoax", "category", "hoax", "place"),
+    ("place_confirm", "iya pak", "region_code", "35.09.21.1004", "when"),
+    ("place_confirm", "bener", "region_code", "35.09.21.1004", "when"),
+    ("place_confirm", "y", "region_code", "35.09.21.1004", "when"),
+    ("when", "skrg", "occurred", "Sedang terjadi sekarang", "what"),
+    ("when", "barusan", "occurred", "Sedang terjadi sekarang", "what"),
+    ("when", "skrg msh berlangsung", "occurred", "Sedang terjadi sekarang", "what"),
+    ("when", "kmrn", "occurred", "Kemarin", "what"),
+    ("when", "kemaren", "occurred", "Kemarin", "what"),
+    ("when", "besok", "occurred", "Akan terjadi (ada rencana atau ancaman)", "what"),
+    ("when", "td malam jam 9", "occurred", "td malam jam 9", "what"),
+    ("people", "ratusan", "people", "mass", "danger"),
+    ("people", "mungkin seratusan", "people", "crowd", "danger"),
+    ("people", "puluhan org", "people", "group", "danger"),
+    ("people", "10", "people", "few", "danger"),
+    ("people", "sekitar 30 org", "people", "group", "danger"),
+    ("people", "gatau", "people", "unknown", "danger"),
+    ("people", "tdk tau pak", "people", "unknown", "danger"),
+    ("people", "bbrp org", "people", "few", "danger"),
+    ("danger", "ada celurit", "danger", ["weapons"], "vulnerable"),
+    ("danger", "bawa sajam", "danger", ["weapons"], "vulnerable"),
+    ("danger", "ga ada", "danger", [], "vulnerable"),
+    ("danger", "gak ada pak", "danger", [], "vulnerable"),
+    ("danger", "tidak ada yang luka", "danger", [], "vulnerable"),
+    ("danger", "blm ada", "danger", [], "vulnerable"),
+    ("danger", "ada yg luka", "danger", ["injuries"], "vulnerable"),
+    ("danger", "motor dibakar", "danger", ["damage"], "vulnerable"),
+    ("danger", "clurit dan ada yg luka", "danger", ["weapons", "injuries"], "vulnerable"),
+    ("danger", "celurit sama parang", "danger", ["weapons"], "vulnerable"),
+    ("vulnerable", "anak2 sekolah", "vulnerable", ["children"], "photo"),
+    ("vulnerable", "warga miskin sama lansia", "vulnerable", ["poor", "elderly"], "photo"),
+    ("vulnerable", "ibu2 dan anak2", "vulnerable", ["women", "children"], "photo"),
+    ("vulnerable", "org tua", "vulnerable", ["elderly"], "photo"),
+    ("vulnerable", "gak ada", "vulnerable", [], "photo"),
+    ("photo", "gak ada foto", "photo", None, "contact"),
+    ("photo", "ga ada", "photo", None, "contact"),
+    ("photo", "blm ada", "photo", None, "contact"),
+    ("photo", "nanti aja", "photo", None, "contact"),
+    ("contact", "anonim aja", "contact", "anonymous", "summary"),
+    ("contact", "jangan hubungi saya", "contact", "anonymous", "summary"),
+    ("contact", "rahasiakan nama saya", "contact", "anonymous", "summary"),
+    ("contact", "boleh dihubungi", "contact", "direct", "summary"),
+    ("contact", "lewat sini aja", "contact", "relay", "summary"),
+]
+
+# Everyday words are never a place: the bot asks for the name instead of offering one far away.
+NOT_PLACES = ["ya", "tidak tahu", "sini pak", "bukan", "gatau", "di sini", "iya"]
+
+_people = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """One SQLite database for the whole table; each row is a different person."""
+    database = Database(f"sqlite:///{Path(tmp_path_factory.mktemp('words')) / 'bot.db'}")
+    yield database
+    database.dispose()
+
+
+def at_question(db: Database, question: str) -> Chat:
+    """A new person who has answered everything before this question."""
+    chat = Chat(db, address=f"warga-{next(_people)}")
+    chat.say(*BEFORE[question])
+    assert where(chat)[0] == question, (question, chat.replies())
+    return chat
+
+
+def where(chat: Chat) -> tuple[str | None, dict]:
+    with chat.db.transaction() as session:
+        conversation = session.scalars(select(Conversation).where(Conversation.address == chat.address)).one()
+        return conversation.step, dict(conversation.state or {})
+
+
+@pytest.mark.parametrize(("question", "typed", "key", "stored", "next_question"), ROWS)
+def test_everyday_answers_are_understood(
+    db: Database, question: str, typed: str, key: str, stored: object, next_question: str
+) -> None:
+    chat = at_question(db, question)
+    replies = chat.send(typed)
+    step, state = where(chat)
+    assert step == next_question, (typed, replies)
+    assert state[key] == stored, (typed, state)
+
+
+@pytest.mark.parametrize("typed", NOT_PLACES)
+def test_everyday_words_are_never_taken_for_a_place(db: Database, typed: str) -> None:
+    chat = at_question(db, "place")
+    replies = chat.send(typed)
+    assert where(chat)[0] == "place"
+    assert "Mohon tulis nama tempatnya" in replies[0]
+    assert "benar?" not in "".join(replies)
+
+
+def test_a_whole_report_in_everyday_words_gets_a_code(db: Database) -> None:
+    chat = at_question(db, "contact")
+    chat.say("anonim aja")
+    done = chat.send("kirim")
+    assert "Kode laporan: LPR-" in done[0]
+    with db.transaction() as session:
+        report = session.scalars(
+            select(Report).where(Report.code == done[0].split("Kode laporan: ")[1][:9])
+        ).one()
+    assert (report.category, report.people, report.anonymous) == ("tawuran", "group", True)
+
+
+def test_only_the_reporters_own_words_count_toward_the_level(db: Database) -> None:
+    """The option 'Akan terjadi (ada rencana atau ancaman)' is the bot's wording, not a threat reported."""
+    chat = at_question(db, "when")
+    chat.say(
+        "besok", "Dua kelompok pemuda saling ejek di pasar", "sekitar 5 org", "ga ada", "ga ada", "ga ada"
+    )
+    chat.say("anonim aja", "kirim")
+    with db.transaction() as session:
+        report = session.scalars(select(Report).order_by(Report.id.desc()).limit(1)).one()
+    assert not any("ancaman" in reason for reason in report.level_reasons), report.level_reasons
