@@ -13,6 +13,15 @@ CODE = re.compile(r"^[A-Z]{2,5}-[A-Z0-9]{4,8}$")
 _LOOSE = re.compile(r"^([A-Z]{2,5})[\s\-_.]*([A-Z0-9]{4,8})$")
 
 
+_WITHIN = re.compile(rf"\b{PREFIX}[\s\-_.]*([A-Z0-9]{{4,8}})\b")
+
+
+def find_code(text: str) -> str | None:
+    """A report code anywhere in a message: 'cek status lpr-7k3qx dong' -> 'LPR-7K3QX'."""
+    match = _WITHIN.search(text.upper())
+    return f"{PREFIX}-{match.group(1)}" if match else None
+
+
 def new_code(prefix: str = PREFIX) -> str:
     """A fresh random code; the database's unique constraint catches the rare repeat."""
     return f"{prefix}-{''.join(secrets.choice(ALPHABET) for _ in range(LENGTH))}"

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from handlers import lexicon
-from handlers.codes import normalise_code
+from handlers.alerts import incidents
+from handlers.codes import find_code, normalise_code
 from handlers.conversation import FINISH, STAY, Flow, Step, Turn, choices_of, value_of
 from handlers.localtime import local_time
 from handlers.matching import normalise
 from handlers.messages import Choice
-from models.tables import Report
+from models.tables import RECEIVED, Incident, Report
 
 # Command -> the words that call it, with or without a slash. The first is the one shown to people.
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -88,18 +89,26 @@ def menu_command(choice_key: str) -> Command | None:
 
 def status_text(turn: Turn, raw_code: str) -> str | None:
     """The public status of a report: its state and when it last changed, nothing about who or where."""
-    code = normalise_code(raw_code)
+    code = normalise_code(raw_code) or find_code(raw_code)
     if code is None:
         return None
     report = turn.session.scalar(select(Report).where(Report.code == code))
     if report is None:
         return turn.t("status.not_found", code=code)
+    status = report.status
+    if status == RECEIVED and not _reached_anyone(turn, report):
+        status = "received_unrouted"  # never "being passed to officers" when nobody can be reached
     return turn.t(
         "status.found",
         code=report.code,
-        status=turn.t(f"report_status.{report.status}"),
+        status=turn.t(f"report_status.{status}"),
         since=local_time(report.status_changed_at, report.region_code),
     )
+
+
+def _reached_anyone(turn: Turn, report: Report) -> bool:
+    incident = turn.session.get(Incident, report.incident_id) if report.incident_id else None
+    return incident is not None and incidents.alerted_count(turn.session, incident) > 0
 
 
 def ask_status_code(turn: Turn) -> None:

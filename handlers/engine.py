@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from config.catalog import text
 from handlers import acknowledgement, commands, language, report
 from handlers.alerts.policy import Policy
+from handlers.codes import find_code
 from handlers.commands import Command
 from handlers.conversation import CANCEL, FINISH, STAY, Flow, Turn
 from handlers.messages import Inbound
@@ -157,8 +158,11 @@ def route(turn: Turn) -> None:
         if command is None:
             answer(turn, FLOWS[conversation.flow])  # type: ignore[index]
         elif command.name == "cancel":
+            cancelled = (
+                "common.cancelled" if conversation.flow == report.FLOW.name else "common.cancelled_other"
+            )
             end_flow(turn)
-            turn.say("common.cancelled", commands.menu_choices(turn))
+            turn.say(cancelled, commands.menu_choices(turn))
         elif command.name == "help":
             flow = FLOWS[conversation.flow]  # type: ignore[index]
             turn.hint(flow.step(conversation.step).help_key)  # type: ignore[arg-type]
@@ -170,6 +174,8 @@ def route(turn: Turn) -> None:
     if command is None and turn.inbound.text:
         picked = turn.chosen(commands.menu_choices(turn))
         command = commands.menu_command(picked.key) if picked else None
+    if command is None and find_code(turn.inbound.text or ""):
+        command = Command("status", turn.inbound.text or "", False)  # a code alone asks for its status
     if command is None:
         turn.say("menu.prompt", commands.menu_choices(turn))
         return

@@ -154,3 +154,20 @@ def test_only_the_reporters_own_words_count_toward_the_level(db: Database) -> No
     with db.transaction() as session:
         report = session.scalars(select(Report).order_by(Report.id.desc()).limit(1)).one()
     assert not any("ancaman" in reason for reason in report.level_reasons), report.level_reasons
+
+
+def test_status_is_understood_however_it_is_asked_and_tells_the_truth(db: Database) -> None:
+    """'cek status KODE', 'status KODE' and a bare code all show it; nobody reachable is said plainly."""
+    reporter = at_question(db, "contact")
+    code = reporter.say("anonim aja", "kirim")[0].split("Kode laporan: ")[1][:9]
+    for asked in (f"cek status {code}", f"status {code.lower()}", code, f"{code} gimana pak"):
+        answer = Chat(db, address=f"warga-{next(_people)}").send(asked)
+        assert f"Laporan {code}" in answer[-1], (asked, answer)
+        # Nobody is registered for Karangrejo here, so it is not "being passed to officers".
+        assert "belum ada petugas terdaftar" in answer[-1], answer
+
+
+def test_cancelling_says_what_was_cancelled(db: Database) -> None:
+    chat = Chat(db, address=f"warga-{next(_people)}")
+    chat.send("status")
+    assert "Baik, dibatalkan." in chat.send("batal")[0]
