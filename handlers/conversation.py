@@ -100,6 +100,9 @@ class Flow:
     finish: Callable[[Turn], None]
     summary: str | None = None
     editable: tuple[str, ...] = ()
+    # Given the state and the step that would come next, the step to ask instead (one already answered
+    # is passed over).
+    skip: Callable[[dict[str, Any], str], str] | None = None
 
     def step(self, name: str) -> Step:
         return self.steps[name]
@@ -109,6 +112,11 @@ class Flow:
         if fixing and self.summary and wanted in self.editable and wanted != fixing:
             return self.summary
         return wanted
+
+    def next_of(self, state: dict[str, Any], current: str, wanted: str) -> str:
+        """The step to ask after `current`: `after`, then passing over what is already answered."""
+        following = self.after(current, wanted, state.get("fixing"))
+        return self.skip(state, following) if self.skip else following
 
 
 # Step names an answer function may return besides real steps.

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from config.catalog import text
-from handlers import acknowledgement, commands, language, report
+from handlers import acknowledgement, commands, language, report, story
 from handlers.alerts.policy import Policy
 from handlers.codes import find_code
 from handlers.commands import Command
@@ -152,6 +152,12 @@ def route(turn: Turn) -> None:
         return
     offer_english(turn)
     command = commands.menu_command(turn.inbound.choice) if turn.inbound.choice else None
+    written = turn.inbound.text or ""
+    if command is None and not in_flow and written and not written.lstrip().startswith("/"):
+        told = story.read_story(written)
+        if told is not None:  # a whole story outside any flow is a report, whatever word it starts with
+            report.start_from_story(turn, told)
+            return
     if command is None and turn.inbound.text:
         command = commands.parse_command(turn.inbound.text, in_flow=in_flow)
     if in_flow:
@@ -226,7 +232,7 @@ def answer(turn: Turn, flow: Flow) -> None:
         flow.finish(turn)
         end_flow(turn)
         return
-    following = flow.after(current, wanted, turn.state.get("fixing"))
+    following = flow.next_of(turn.state, current, wanted)
     if following == flow.summary:
         turn.state.pop("fixing", None)
     conversation.step = following

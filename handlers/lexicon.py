@@ -22,7 +22,7 @@ _DOUBLED = re.compile(r"\b([a-z]{2,})2\b")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 
-def _flat(text: str) -> str:
+def flat(text: str) -> str:
     """Lowercase ASCII words separated by single spaces, as the matcher compares them."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return _NOT_WORD.sub(" ", ascii_text.lower()).strip()
@@ -37,6 +37,7 @@ class Lexicon:
     joiners: tuple[str, ...]
     answers: dict[str, tuple[str, ...]]
     never_places: frozenset[str]
+    story_ignores: tuple[str, ...]
 
 
 @cache
@@ -46,10 +47,11 @@ def lexicon(language: str = "id") -> Lexicon:
         data = tomllib.load(file)
     return Lexicon(
         words={k.lower(): v.lower() for k, v in data.get("words", {}).items()},
-        fillers=frozenset(_flat(w) for w in data.get("fillers", {}).get("words", [])),
+        fillers=frozenset(flat(w) for w in data.get("fillers", {}).get("words", [])),
         joiners=tuple(data.get("lists", {}).get("joiners", [])),
         answers={key: tuple(phrases) for key, phrases in data.get("answers", {}).items()},
-        never_places=frozenset(_flat(w) for w in data.get("places", {}).get("never", [])),
+        never_places=frozenset(flat(w) for w in data.get("places", {}).get("never", [])),
+        story_ignores=tuple(data.get("story", {}).get("ignore", [])),
     )
 
 
@@ -64,7 +66,7 @@ def plain(text: str, language: str = "id") -> str:
 def without_fillers(text: str, language: str = "id") -> str:
     """The words that carry the answer: 'anonim saja pak' -> 'anonim'."""
     fillers = lexicon(language).fillers
-    return " ".join(w for w in _flat(text).split() if w not in fillers)
+    return " ".join(w for w in flat(text).split() if w not in fillers)
 
 
 def variants(text: str, language: str = "id") -> list[str]:
@@ -72,7 +74,7 @@ def variants(text: str, language: str = "id") -> list[str]:
     written_out = plain(text, language)
     found = []
     for variant in (written_out, without_fillers(written_out, language)):
-        if _flat(variant) and _flat(variant) != _flat(text) and variant not in found:
+        if flat(variant) and flat(variant) != flat(text) and variant not in found:
             found.append(variant)
     return found
 
@@ -85,5 +87,5 @@ def answers(key: str, language: str = "id") -> tuple[str, ...]:
 def is_never_a_place(text: str, language: str = "id") -> bool:
     """Everyday words such as 'ya', 'tidak tahu' or 'di sini', which are never taken as a place name."""
     never = lexicon(language).never_places
-    written_out = _flat(plain(text, language))
+    written_out = flat(plain(text, language))
     return written_out in never or without_fillers(written_out, language) in never

@@ -374,6 +374,49 @@ def take_fix(turn: Turn) -> str | None:
     return value_of(choice)
 
 
+# A whole story in one message ------------------------------------------------------------------------------
+
+# What a story must still give when it does not say it; the rest can be added from the summary.
+STORY_ASKS = ("category", "place", "when", "contact")
+_ANSWERED = {"category": "category", "place": "region_code", "when": "occurred", "contact": "contact"}
+
+
+def skip_answered(state: dict[str, object], wanted: str) -> str:
+    """In a report told as a story, pass over what it already said: ask what must be known, then sum up."""
+    if not state.get("story") or wanted not in EDITABLE:
+        return wanted
+    for step in EDITABLE[EDITABLE.index(wanted) :]:
+        if step in STORY_ASKS and _ANSWERED[step] not in state:
+            return step
+    return "summary"
+
+
+def start_from_story(turn: Turn, story: dict[str, object]) -> None:
+    """Begins a report with everything the story says, says back what was understood, asks what is missing."""
+    state: dict[str, object] = {"people": "unknown", "danger": [], "vulnerable": [], "photo": None, **story}
+    when = state.pop("when", None)
+    if when is not None:
+        state["occurred"], state["occurred_own"] = turn.t(f"when.{when}"), False
+    understood = (
+        [turn.t("report.summary.category", value=turn.t(f"category.{state['category']}"))]
+        if "category" in state
+        else []
+    )
+    if state.get("danger"):
+        signs = ", ".join(turn.t(f"danger.{d}") for d in state["danger"])  # type: ignore[attr-defined]
+        understood.append(turn.t("report.summary.danger", value=signs))
+    if "occurred" in state:
+        understood.append(turn.t("report.summary.when", value=state["occurred"]))
+    turn.conversation.flow = FLOW.name
+    turn.state = state
+    turn.hint("report.story.understood", items="\n".join(understood))
+    first = "place_confirm" if "candidates" in state else skip_answered(state, "category")
+    if first == "place" and "category" not in state:
+        first = "category"
+    turn.conversation.step = first
+    FLOW.step(first).ask(turn)
+
+
 def create_report(turn: Turn) -> Report:
     """Writes the report, with its level and a code no other report has, in the turn's transaction."""
     s = turn.state
@@ -432,6 +475,7 @@ FLOW = Flow(
     finish=finish_report,
     summary="summary",
     editable=EDITABLE,
+    skip=skip_answered,
     steps={
         step.name: step
         for step in (
