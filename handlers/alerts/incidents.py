@@ -123,6 +123,20 @@ def on_new_report(session: Session, report: Report, *, now: datetime, policy: Po
     return incident
 
 
+def add_details(session: Session, report: Report, details: str, *, now: datetime, policy: Policy) -> None:
+    """What a reporter added after an early alert, as a short update to everyone who got it."""
+    if report.incident_id is None:
+        return
+    incident = session.get(Incident, report.incident_id)
+    body = text("id", "alert.addition", code=report.code, details=details)
+    for recipient in session.scalars(select(Recipient).where(Recipient.incident_id == report.incident_id)):
+        contact = session.get(Contact, recipient.contact_id)
+        if contact is not None and contact.active and incident is not None:
+            send_to_contact(
+                session, contact, body, now=now, policy=policy, incident=incident, purpose="update"
+            )
+
+
 def alerted_count(session: Session, incident: Incident) -> int:
     """Contacts an alert about the incident is on its way to; none means nobody registered can be reached."""
     return len(
