@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from config.catalog import text
-from handlers import acknowledgement, commands, language, report, story
+from handlers import acknowledgement, commands, language, lexicon, report, story
 from handlers.alerts.policy import Policy
 from handlers.codes import find_code
 from handlers.commands import Command
@@ -25,6 +25,8 @@ from models.tables import Conversation, InboundMessage
 
 logger = logging.getLogger(__name__)
 
+# A message after this long a break may be someone coming back rather than an answer.
+RESUME_AFTER = timedelta(minutes=10)
 FLOWS: dict[str, Flow] = {f.name: f for f in (report.FLOW, commands.STATUS_FLOW, commands.LANGUAGE_FLOW)}
 
 
@@ -122,6 +124,16 @@ class Engine:
         return True
 
 
+def returning(turn: Turn) -> bool:
+    """Someone back after a break with "lanjut" or "halo": to be reminded where they were."""
+    last = turn.conversation.last_inbound_at
+    if last is None or turn.now - last < RESUME_AFTER or turn.inbound.text is None:
+        return False
+    return lexicon.flat(lexicon.without_fillers(lexicon.plain(turn.inbound.text))) in lexicon.answers(
+        "resume"
+    )
+
+
 def reask(turn: Turn) -> None:
     """Ask the current question again, or show the menu when no flow is under way."""
     flow_name, step = turn.conversation.flow, turn.conversation.step
@@ -161,7 +173,10 @@ def route(turn: Turn) -> None:
     if command is None and turn.inbound.text:
         command = commands.parse_command(turn.inbound.text, in_flow=in_flow)
     if in_flow:
-        if command is None:
+        if command is None and returning(turn):
+            turn.hint("common.resume")  # "lanjut" after a break is not an answer to the question
+            reask(turn)
+        elif command is None:
             answer(turn, FLOWS[conversation.flow])  # type: ignore[index]
         elif command.name == "cancel":
             cancelled = (

@@ -161,7 +161,8 @@ def take_when(turn: Turn) -> str | None:
     if not answer or _ONLY_NUMBER.match(answer):
         return _stay_with_hint(turn, "common.pick_option_or_write")
     if len(answer) > MAX_ANSWER:
-        return _stay_with_hint(turn, "common.too_long", limit=MAX_ANSWER)
+        answer = answer[:MAX_ANSWER].rsplit(" ", 1)[0]
+        turn.hint("common.shortened", limit=MAX_ANSWER)
     turn.state["occurred"], turn.state["occurred_own"] = answer, True
     turn.state.pop("when_assumed", None)
     return "what"
@@ -183,7 +184,9 @@ def take_what(turn: Turn) -> str | None:
     if len(answer) < MIN_DESCRIPTION:
         return _stay_with_hint(turn, "report.what.too_short")
     if len(answer) > MAX_DESCRIPTION:
-        return _stay_with_hint(turn, "common.too_long", limit=MAX_DESCRIPTION)
+        # A long story is worth keeping: its start is stored, and the reporter is told, not made to retype.
+        answer = answer[:MAX_DESCRIPTION].rsplit(" ", 1)[0]
+        turn.hint("common.shortened", limit=MAX_DESCRIPTION)
     turn.state["description"] = answer
     return "people"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,25 @@ def test_cancelling_says_what_was_cancelled(db: Database) -> None:
     chat = Chat(db, address=f"warga-{next(_people)}")
     chat.send("status")
     assert "Baik, dibatalkan." in chat.send("batal")[0]
+
+
+def test_someone_back_after_a_break_is_reminded_and_lanjut_is_not_an_answer(db: Database) -> None:
+    chat = at_question(db, "when")
+    with db.transaction() as session:
+        conversation = session.scalars(select(Conversation).where(Conversation.address == chat.address)).one()
+        conversation.last_inbound_at -= timedelta(hours=2)
+    replies = chat.send("lanjut")
+    assert replies[0].startswith("Selamat datang kembali. Anda sedang mengisi laporan")
+    assert "Kapan kejadiannya?" in replies[-1]
+    step, state = where(chat)
+    assert step == "when" and "occurred" not in state
+
+
+def test_a_long_story_is_kept_up_to_the_limit_and_the_reporter_told(db: Database) -> None:
+    chat = at_question(db, "when")
+    chat.send("td malam")
+    story = "Warga dua dusun saling ejek dan mengancam di pasar. " * 60  # about 3,000 characters
+    replies = chat.send(story)
+    assert "kami simpan 2000 huruf pertamanya" in replies[0]
+    step, state = where(chat)
+    assert step == "people" and 1900 < len(state["description"]) <= 2000
