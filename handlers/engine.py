@@ -188,6 +188,10 @@ def route(turn: Turn) -> None:
             flow = FLOWS[conversation.flow]  # type: ignore[index]
             turn.hint(flow.step(conversation.step).help_key)  # type: ignore[arg-type]
             reask(turn)
+        elif command.name == "language" and commands.language_from_argument(command.argument):
+            # "/bahasa en" mid-report: switch, then the same question again in the new language.
+            commands.set_language(turn, commands.language_from_argument(command.argument))  # type: ignore[arg-type]
+            reask(turn)
         else:
             turn.hint("common.finish_first")
             reask(turn)

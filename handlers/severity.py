@@ -85,6 +85,16 @@ DANGER_WORDS: dict[str, tuple[str, ...]] = {
 NEGATIONS = frozenset(
     {"tidak", "belum", "tanpa", "bukan", "tdk", "blm", "gak", "ga", "nggak", "enggak", "engga", "gk", "ndak"}
 )
+# The same danger in English, for reporters who write it (the English catalog is the second language).
+ENGLISH_DANGER_WORDS: dict[str, tuple[str, ...]] = {
+    AWAS: ("killed", "dead", "died", "death", "murder", "gun", "guns", "gunshot", "shot", "bomb", "burned",
+           "burnt", "burning", "arson", "looting", "looted"),
+    SIAGA: ("knife", "knives", "machete", "machetes", "sword", "weapon", "weapons", "armed", "stabbed",
+            "injured", "wounded", "bleeding", "attack", "attacked", "clash", "clashes", "brawl", "riot",
+            "mob"),
+    WASPADA: ("provocation", "provoke", "threat", "threats", "threatened", "hoax", "rumour", "rumor",
+              "tension", "tensions", "intimidation", "hate speech"),
+}  # fmt: skip
 _PREFIXES = ("", "di", "ter", "me", "men", "mem", "meng", "pe", "pen", "pem", "ber", "ke")
 
 # Crowd sizes as the report flow stores them, and the level each size points to at least.
@@ -114,6 +124,10 @@ def danger_words(text: str) -> dict[str, list[str]]:
                 if not NEGATIONS & set(words[: match.start()].split()[-3:]):
                     found.setdefault(level, []).append(stem)
                     break
+    for level, english in ENGLISH_DANGER_WORDS.items():
+        for word in english:
+            if re.search(rf"\s{re.escape(word)}\s", words) and word not in found.get(level, []):
+                found.setdefault(level, []).append(word)
     return found
 
 

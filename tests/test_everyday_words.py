@@ -15,6 +15,7 @@ import pytest
 from chat import Chat
 from sqlalchemy import select
 
+from handlers.severity import assess
 from models.db import Database
 from models.tables import Conversation, Report
 
@@ -194,3 +195,21 @@ def test_a_long_story_is_kept_up_to_the_limit_and_the_reporter_told(db: Database
     assert "kami simpan 2000 huruf pertamanya" in replies[0]
     step, state = where(chat)
     assert step == "people" and 1900 < len(state["description"]) <= 2000
+
+
+def test_switching_language_mid_report_asks_the_same_question_in_the_new_language(db: Database) -> None:
+    chat = at_question(db, "when")
+    replies = chat.send("/bahasa en")
+    assert replies[-1].startswith("When did it happen?"), replies
+    assert where(chat)[0] == "when"
+
+
+def test_english_danger_words_count_too() -> None:
+    found = assess(
+        danger_signs=[], vulnerable_groups=[], people="few", description="a man was stabbed with a knife"
+    )
+    assert found.level == "siaga" and "word:knife" in found.reasons
+    assert (
+        assess(danger_signs=[], vulnerable_groups=[], people="few", description="they burned a house").level
+        == "awas"
+    )
