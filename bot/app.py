@@ -84,6 +84,7 @@ def build(settings: Settings, senders: dict[str, Sender], receiving: str = "") -
         ack_timeout_urgent_seconds=settings.ack_timeout_urgent_seconds,
         whatsapp_template=settings.twilio_template_alert,
         unavailable={ch: why for ch, why in unsendable.items() if ch not in senders},
+        home_region=settings.home_region,
     )
     app = App(settings=settings, db=db, engine=Engine(db, policy=policy), dispatcher=dispatcher)
     app.engine.notify = app.wake_dispatcher

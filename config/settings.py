@@ -70,6 +70,8 @@ class Settings:
     twilio_api_url: str = DEFAULT_TWILIO_API_URL
     twilio_template_alert: str = ""
     public_url: str = ""
+    # The province or regency the bot serves, a Kemendagri code: its places are offered first.
+    home_region: str = ""
     # How `serve` receives Telegram: "webhook", or "polling" beside the WhatsApp webhook.
     telegram_updates: str = "webhook"
     port: int = 8000
@@ -101,6 +103,7 @@ class Settings:
             twilio_api_url=env.get("TWILIO_API_URL") or DEFAULT_TWILIO_API_URL,
             twilio_template_alert=env.get("TWILIO_TEMPLATE_ALERT", ""),
             public_url=env.get("PUBLIC_URL", "").rstrip("/"),
+            home_region=env.get("HOME_REGION", "").strip(),
             telegram_updates=_choice(env, "TELEGRAM_UPDATES", ("webhook", "polling")),
             port=_int(env, "PORT", 8000),
             telegram_messages_per_second=_float(env, "TELEGRAM_MESSAGES_PER_SECOND", 30.0),

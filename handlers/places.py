@@ -35,17 +35,24 @@ def _unique(places: list[Place]) -> list[Place]:
 
 
 def _by_name(query: str) -> list[Place]:
-    """Regions whose name is the query itself, larger regions first, then villages."""
+    """Regions whose name is the query itself: provinces, regencies, districts and villages alike."""
     wanted = normalise(query)
-    for level in (None, 4):
-        found = [
+    return _unique(
+        [
             Place(r.code, r.path)
-            for r in search_wilayah(query, level=level, limit=40)  # type: ignore[arg-type]
+            for level in (None, 4)
+            for r in search_wilayah(query, level=level, limit=80)  # type: ignore[arg-type]
             if normalise(r.name) == wanted
         ]
-        if found:
-            return found[:MAX_CANDIDATES]
-    return []
+    )
+
+
+def ranked(candidates: list[Place], home_region: str = "") -> list[Place]:
+    """Places inside the region the bot serves first, then larger regions before villages."""
+    return sorted(
+        candidates,
+        key=lambda p: (not (home_region and contains(home_region, p.code)), p.code.count("."), p.code),
+    )
 
 
 @cache
@@ -73,8 +80,11 @@ def _by_typo(query: str) -> list[Place]:
     return [p for p in (place(c) for c in codes[:MAX_CANDIDATES]) if p]
 
 
-def resolve(text: str) -> list[Place]:
-    """Candidate regions for a free-text place: none, exactly one to confirm, or several to choose from."""
+def resolve(text: str, home_region: str = "") -> list[Place]:
+    """Candidate regions for a free-text place: none, exactly one to confirm, or several to choose from.
+
+    Several are ranked with those inside `home_region` (HOME_REGION, such as 35 for Jawa Timur) first.
+    """
     query = text.strip()
     if not normalise(query) or len(query) > MAX_PLACE_TEXT:
         return []
@@ -88,7 +98,7 @@ def resolve(text: str) -> list[Place]:
         candidates.extend(Place(a.code, a.path) for a in parsed.alternatives)
     if not candidates:
         candidates = _by_name(query) or _by_typo(query)
-    return _unique([c for c in candidates if c])[:MAX_CANDIDATES]
+    return ranked(_unique([c for c in candidates if c]), home_region)[:MAX_CANDIDATES]
 
 
 def contains(region_code: str, inner_code: str) -> bool:

@@ -82,7 +82,7 @@ def take_place(turn: Turn) -> str | None:
         return STAY
     if lexicon.is_never_a_place(answer):
         return _stay_with_hint(turn, "report.place.need_name")
-    found = places.resolve(answer)
+    found = places.resolve(answer, turn.policy.home_region)
     if not found:
         turn.hint("report.place.not_found")
         return STAY
@@ -128,7 +128,7 @@ def take_place_choose(turn: Turn) -> str | None:
     choice = turn.chosen(_candidate_choices(turn))
     if choice is not None:
         if choice.key == "place:none":
-            turn.hint("report.place.try_again")
+            turn.hint("report.place.more_detail")  # the same name again would give the same list
             return "place"
         return _keep_place(turn, *turn.state["candidates"][int(value_of(choice))])
     if turn.answer_text and not _ONLY_NUMBER.match(turn.answer_text):

@@ -15,6 +15,7 @@ import pytest
 from chat import Chat
 from sqlalchemy import select
 
+from handlers.alerts.policy import Policy
 from handlers.severity import assess
 from models.db import Database
 from models.tables import Conversation, Report
@@ -213,3 +214,18 @@ def test_english_danger_words_count_too() -> None:
         assess(danger_signs=[], vulnerable_groups=[], people="few", description="they burned a house").level
         == "awas"
     )
+
+
+def test_an_ambiguous_name_lists_villages_of_the_home_region_first_with_a_way_out(db: Database) -> None:
+    chat = at_question(db, "place")
+    chat.engine.policy = Policy(home_region="35.09")
+    chat.send("karangrejo")
+    assert chat.labels[:2] == [
+        "Karangrejo, Gumukmas, Kabupaten Jember, Jawa Timur",
+        "Karangrejo, Sumbersari, Kabupaten Jember, Jawa Timur",
+    ]
+    replies = chat.send("bukan semua")
+    assert "Mohon tulis lebih lengkap" in replies[0]
+    assert where(chat)[0] == "place"
+    chat.send("karangrejo sumbersari jember")
+    assert where(chat)[1]["candidates"][0][0] == "35.09.21.1004"

@@ -18,6 +18,8 @@ class Policy:
     whatsapp_template: str = ""
     # Channels the bot has no settings for, each with the settings it lacks (see Settings.missing_to_send).
     unavailable: Mapping[str, str] = field(default_factory=dict)
+    # The province or regency the bot serves (HOME_REGION): its places come first when a name is ambiguous.
+    home_region: str = ""
 
     def timeout(self, level: str) -> timedelta:
         """How long contacts have to acknowledge before the alert climbs a level."""
