@@ -85,6 +85,7 @@ def build(settings: Settings, senders: dict[str, Sender], receiving: str = "") -
         whatsapp_template=settings.twilio_template_alert,
         unavailable={ch: why for ch, why in unsendable.items() if ch not in senders},
         home_region=settings.home_region,
+        draft_remind_minutes=settings.draft_remind_minutes,
     )
     app = App(settings=settings, db=db, engine=Engine(db, policy=policy), dispatcher=dispatcher)
     app.engine.notify = app.wake_dispatcher

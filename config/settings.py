@@ -83,6 +83,7 @@ class Settings:
     send_concurrency: int = 8
     ack_timeout_seconds: int = 7200
     ack_timeout_urgent_seconds: int = 1800
+    draft_remind_minutes: int = 30
     log_level: str = "INFO"
 
     @classmethod
@@ -114,6 +115,7 @@ class Settings:
             send_concurrency=_int(env, "SEND_CONCURRENCY", 8),
             ack_timeout_seconds=_int(env, "ACK_TIMEOUT_SECONDS", 7200),
             ack_timeout_urgent_seconds=_int(env, "ACK_TIMEOUT_URGENT_SECONDS", 1800),
+            draft_remind_minutes=_int(env, "DRAFT_REMIND_MINUTES", 30),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
         )
 

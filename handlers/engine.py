@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from config.catalog import text
-from handlers import acknowledgement, commands, language, lexicon, report, story
+from handlers import acknowledgement, commands, drafts, language, lexicon, report, story
 from handlers.alerts.policy import Policy
 from handlers.codes import find_code
 from handlers.commands import Command
@@ -92,9 +92,12 @@ class Engine:
             if not record_inbound(session, conversation, inbound, now):
                 logger.info("%s message redelivered; already handled", inbound.channel)
                 return False
+            was_reporting = conversation.flow == report.FLOW.name
             turn = Turn(
                 session, conversation, inbound, now, state=dict(conversation.state or {}), policy=self.policy
             )
+            if turn.state.pop(drafts.EXPIRED, None):
+                turn.hint("report.draft.expired")  # told once, the first time they write after
             try:
                 with session.begin_nested():
                     route(turn)
@@ -113,6 +116,10 @@ class Engine:
                 )
                 turn.say("common.error")
                 reask(turn)
+            if conversation.flow == report.FLOW.name:
+                drafts.watch(session, conversation, now=now, remind_after=self.policy.draft_reminder)
+            elif was_reporting:
+                drafts.forget(session, conversation, now=now)
             conversation.state = dict(turn.state)
             conversation.last_inbound_at = now
             conversation.updated_at = now

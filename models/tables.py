@@ -156,6 +156,8 @@ class Timer(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    # For reminders about an unfinished report: whose draft it is.
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
     due_at: Mapped[datetime]
     fired_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -245,7 +245,7 @@ def test_urgent_reports_use_the_short_timeout(db: Database) -> None:
     add_contacts(db)
     report(Chat(db), danger="1")
     with db.transaction() as session:
-        timer = session.scalars(select(Timer)).one()
+        timer = session.scalars(select(Timer).where(Timer.kind == "escalate")).one()
         incident = session.scalars(select(Incident)).one()
         assert timer.due_at - incident.first_report_at == timedelta(seconds=1800)
 

@@ -15,10 +15,12 @@ import pytest
 from chat import Chat
 from sqlalchemy import select
 
+from handlers.alerts.escalation import fire_due_timers
 from handlers.alerts.policy import Policy
 from handlers.severity import assess
+from models.base import utcnow
 from models.db import Database
-from models.tables import Conversation, Report
+from models.tables import Conversation, OutboxMessage, Report
 
 PLACE = "desa karangrejo kec sumbersari jember"
 # The answers that reach each question, in everyday words too.
@@ -229,3 +231,42 @@ def test_an_ambiguous_name_lists_villages_of_the_home_region_first_with_a_way_ou
     assert where(chat)[0] == "place"
     chat.send("karangrejo sumbersari jember")
     assert where(chat)[1]["candidates"][0][0] == "35.09.21.1004"
+
+
+def test_an_unfinished_report_gets_one_reminder_and_is_deleted_after_a_day(db: Database) -> None:
+    chat = at_question(db, "when")
+    policy = Policy(draft_remind_minutes=30)
+
+    def reminders() -> list[OutboxMessage]:
+        with db.transaction() as session:
+            return list(
+                session.scalars(
+                    select(OutboxMessage).where(
+                        OutboxMessage.address == chat.address, OutboxMessage.purpose == "reminder"
+                    )
+                )
+            )
+
+    fire_due_timers(db, now=utcnow() + timedelta(minutes=20), policy=policy)
+    assert reminders() == []
+    fire_due_timers(db, now=utcnow() + timedelta(minutes=31), policy=policy)
+    fire_due_timers(db, now=utcnow() + timedelta(minutes=45), policy=policy)
+    [reminder] = reminders()
+    assert reminder.text.startswith("Laporan Anda belum terkirim") and reminder.priority == 3
+    fire_due_timers(db, now=utcnow() + timedelta(hours=25), policy=policy)
+    assert where(chat) == (None, {"draft_expired": True})
+    replies = chat.send("halo")  # the reminder queued earlier is among what the person now sees
+    told = [r for r in replies if r.startswith("Laporan Anda yang belum selesai sudah kami hapus")]
+    assert len(told) == 1 and "Selamat datang" in replies[-1]
+    assert where(chat)[1] == {}
+
+
+def test_a_sent_report_is_never_reminded_about(db: Database) -> None:
+    chat = at_question(db, "contact")
+    chat.say("anonim aja", "kirim")
+    fire_due_timers(db, now=utcnow() + timedelta(hours=25), policy=Policy())
+    with db.transaction() as session:
+        kinds = set(
+            session.scalars(select(OutboxMessage.purpose).where(OutboxMessage.address == chat.address))
+        )
+    assert "reminder" not in kinds

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from config import routing
 from config.catalog import text
+from handlers import drafts
 from handlers.alerts.delivery import full_alert, send_to_contact
 from handlers.alerts.policy import Policy
 from handlers.alerts.routing import contacts_in_reach, coordinators_for
@@ -91,7 +92,9 @@ def fire_due_timers(db: Database, *, now: datetime, policy: Policy, limit: int =
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 continue
-            if timer.kind == ESCALATE and timer.incident_id is not None:
+            if timer.kind in drafts.KINDS:
+                drafts.fire(session, timer, now=now)
+            elif timer.kind == ESCALATE and timer.incident_id is not None:
                 incident = session.scalars(
                     select(Incident).where(Incident.id == timer.incident_id).with_for_update()
                 ).one()

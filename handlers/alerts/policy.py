@@ -20,6 +20,12 @@ class Policy:
     unavailable: Mapping[str, str] = field(default_factory=dict)
     # The province or regency the bot serves (HOME_REGION): its places come first when a name is ambiguous.
     home_region: str = ""
+    # An unfinished report gets one reminder after this long without an answer (DRAFT_REMIND_MINUTES).
+    draft_remind_minutes: int = 30
+
+    @property
+    def draft_reminder(self) -> timedelta:
+        return timedelta(minutes=self.draft_remind_minutes)
 
     def timeout(self, level: str) -> timedelta:
         """How long contacts have to acknowledge before the alert climbs a level."""

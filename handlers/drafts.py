@@ -1,0 +1,71 @@
+"""Unfinished reports: one reminder while the channel still allows it, and the draft deleted after a day.
+
+A report someone gives up on is a lost warning, but a draft kept for ever holds a person's story for
+nothing. The timers live in the database, so a restart loses neither and each fires once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from config.catalog import text
+from handlers.messages import Reply
+from handlers.outbox import BULK, enqueue
+from models.tables import Conversation, Timer
+
+logger = logging.getLogger(__name__)
+
+REMIND = "draft_remind"
+EXPIRE = "draft_expire"
+KINDS = (REMIND, EXPIRE)
+KEEP_FOR = timedelta(hours=24)
+# The state left behind when a draft was deleted, so the person is told the next time they write.
+EXPIRED = "draft_expired"
+
+
+def watch(session: Session, conversation: Conversation, *, now: datetime, remind_after: timedelta) -> None:
+    """After each answer to a report: the reminder and the deletion start counting again from now."""
+    forget(session, conversation, now=now)
+    session.add_all(
+        [
+            Timer(kind=REMIND, conversation_id=conversation.id, due_at=now + remind_after, created_at=now),
+            Timer(kind=EXPIRE, conversation_id=conversation.id, due_at=now + KEEP_FOR, created_at=now),
+        ]
+    )
+
+
+def forget(session: Session, conversation: Conversation, *, now: datetime) -> None:
+    """The report was sent or cancelled: nothing to remind about."""
+    session.execute(
+        update(Timer)
+        .where(Timer.conversation_id == conversation.id, Timer.kind.in_(KINDS), Timer.fired_at.is_(None))
+        .values(fired_at=now)
+    )
+
+
+def fire(session: Session, timer: Timer, *, now: datetime) -> None:
+    """Remind, or delete the draft, if the person has not written since the timer was set."""
+    conversation = session.get(Conversation, timer.conversation_id, with_for_update=True)
+    if conversation is None or conversation.flow != "report":
+        return
+    if conversation.last_inbound_at is not None and conversation.last_inbound_at > timer.created_at:
+        return  # they wrote since; a newer timer is counting
+    if timer.kind == REMIND:
+        enqueue(
+            session,
+            channel=conversation.channel,
+            address=conversation.address,
+            reply=Reply(text(conversation.language, "report.draft.reminder")),
+            now=now,
+            purpose="reminder",
+            priority=BULK,
+        )
+        logger.info("reminded conversation %s of an unfinished report", conversation.id)
+    elif timer.kind == EXPIRE:
+        conversation.flow = conversation.step = None
+        conversation.state = {EXPIRED: True}
+        logger.info("deleted the unfinished report of conversation %s after a day", conversation.id)
