@@ -19,6 +19,9 @@ from models.db import Database
 
 logger = logging.getLogger(__name__)
 
+# The console's log, in the working directory, so the conversation on screen is only the conversation.
+CONSOLE_LOG = "pelapor.log"
+
 
 async def chat(settings: Settings, address: str, stdin: TextIO, stdout: TextIO) -> None:
     """The console simulator: type as a citizen would, read what the bot answers."""
@@ -167,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         logs.setup(
             settings.log_level,
             [settings.telegram_bot_token, settings.twilio_auth_token, settings.telegram_webhook_secret],
+            file=CONSOLE_LOG if args.command == "chat" else None,
         )
         if args.command == "chat":
             asyncio.run(chat(settings, args.address, sys.stdin, sys.stdout))

@@ -24,14 +24,22 @@ class SecretFilter(logging.Filter):
         return True
 
 
-def setup(level: str, secrets: Iterable[str] = ()) -> None:
-    """Log to stderr through both filters; chatty HTTP libraries only warn, since they log URLs."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(SecretFilter(secrets))
-    handler.addFilter(SamaranFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+def setup(level: str, secrets: Iterable[str] = (), *, file: str | None = None) -> None:
+    """Log to stderr through both filters; chatty HTTP libraries only warn, since they log URLs.
+
+    With `file` (the console), the log goes there and the screen shows only errors, so the
+    conversation is not interrupted.
+    """
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if file is not None:
+        handlers[0].setLevel(logging.ERROR)
+        handlers.append(logging.FileHandler(file, encoding="utf-8"))
+    for handler in handlers:
+        handler.addFilter(SecretFilter(secrets))
+        handler.addFilter(SamaranFilter())
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "telegram", "twilio", "urllib3", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -419,8 +419,8 @@ def skip_answered(state: dict[str, Any], wanted: str) -> str:
         and _assess(state).level in severity.URGENT
     ):
         return "urgent"
-    for step in EDITABLE[EDITABLE.index(wanted) :] if wanted in EDITABLE else ():
-        if step in STORY_ASKS and not _answered(state, step):
+    for step in STORY_ASKS:  # from the first: a story may name the place but not the kind
+        if not _answered(state, step):
             return step
     return "added" if "sent_as" in state else "summary"
 

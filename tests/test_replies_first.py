@@ -69,7 +69,7 @@ async def talk(fake: FakeTelegram, chat_id: int, lines: list[tuple[str, str]]) -
                     return index + 1
             return None
 
-        answered_at = await wait_until(answered, timeout=20, what=f"{chat_id} to get {expected!r}")
+        answered_at = await wait_until(answered, timeout=40, what=f"{chat_id} to get {expected!r}")
         ahead.append(sum(chat in pioneers for chat in sends(fake)[before:answered_at]))
         await asyncio.sleep(PAUSE)
     return ahead
