@@ -281,8 +281,8 @@ async def test_health_check(database_url: str, fake_telegram: FakeTelegram) -> N
 
 @pytest.fixture
 async def bot(fake_telegram: FakeTelegram) -> AsyncIterator[Bot]:
-    """A bot that gives up waiting for Telegram after half a second."""
-    bot = make_bot(fake_telegram.token, fake_telegram.base_url, timeout=0.5)
+    """A bot that gives up waiting for Telegram after 1.5 s, so a busy test machine is not a timeout."""
+    bot = make_bot(fake_telegram.token, fake_telegram.base_url, timeout=1.5)
     # Its getMe at start is not what these tests are about: a busy machine gets three tries at it.
     for attempt in range(3):
         try:
@@ -323,7 +323,7 @@ def contact(db: Database, contact_id: int) -> Contact:
         pytest.param("500", {}, "Internal Server Error", 1, 1, id="server error"),
         pytest.param("502", {}, "Bad Gateway", 1, 1, id="bad gateway"),
         # Telegram may deliver a message whose answer timed out, so the retry can be a second copy.
-        pytest.param("timeout", {"delay": 1.5}, "timed out", 1, 2, id="timeout"),
+        pytest.param("timeout", {"delay": 4.0}, "timed out", 1, 2, id="timeout"),
     ],
 )
 async def test_temporary_failure_is_retried(

@@ -267,13 +267,13 @@ def tries(fake: FakeTwilio) -> int:
         pytest.param("429", {}, "code 20429", 1, id="too many requests"),
         pytest.param("503", {}, "503", 1, id="service unavailable"),
         # Twilio may send a message whose answer timed out, so the retry can be a second copy.
-        pytest.param("timeout", {"delay": 1.5}, "Timeout", 2, id="timeout"),
+        pytest.param("timeout", {"delay": 4.0}, "Timeout", 2, id="timeout"),
     ],
 )
 async def test_temporary_failure_is_retried(
     db: Database, fake_twilio: FakeTwilio, kind: str, fault: dict, error: str, copies: int
 ) -> None:
-    outbox = Outbox(db, sender(fake_twilio, timeout=0.5))
+    outbox = Outbox(db, sender(fake_twilio, timeout=1.5))
     fake_twilio.fail_next(USER, kind, **fault)
     [message] = outbox.queue(PHONE, "Laporan Anda sedang ditangani petugas.")
 
