@@ -89,3 +89,36 @@ def is_never_a_place(text: str, language: str = "id") -> bool:
     never = lexicon(language).never_places
     written_out = flat(plain(text, language))
     return written_out in never or without_fillers(written_out, language) in never
+
+
+_UNITS = {
+    "satu": 1, "dua": 2, "tiga": 3, "empat": 4, "lima": 5, "enam": 6, "tujuh": 7, "delapan": 8, "sembilan": 9,
+    "sepuluh": 10, "sebelas": 11,
+}  # fmt: skip
+
+
+def number_in_words(text: str) -> int | None:
+    """A number written in Indonesian words: 'seratus dua puluh orang' -> 120; None when there is none."""
+    thousands = hundreds = group = 0
+    seen = False
+    for word in flat(text).split():
+        if word in _UNITS:
+            group += _UNITS[word]
+        elif word == "seratus":
+            hundreds += 100
+        elif word == "seribu":
+            thousands += 1000
+        elif word == "belas" and seen:
+            group += 10
+        elif word == "puluh" and seen:
+            group *= 10
+        elif word == "ratus" and seen:
+            hundreds, group = hundreds + group * 100, 0
+        elif word == "ribu" and seen:
+            thousands, hundreds, group = thousands + (hundreds + group) * 1000, 0, 0
+        elif seen:
+            break
+        else:
+            continue
+        seen = True
+    return thousands + hundreds + group if seen else None

@@ -211,10 +211,14 @@ def take_people(turn: Turn) -> str | None:
     if choice is not None:
         turn.state["people"] = value_of(choice)
         return "danger"
-    number = _PEOPLE_NUMBER.search(turn.answer_text)
+    number = _PEOPLE_NUMBER.search(lexicon.plain(turn.answer_text))  # "kira2" is not a 2
     # "sekitar 30 orang", or a bare number too big to be an option: a head count.
     if number and (not _ONLY_NUMBER.match(turn.answer_text) or int(number.group(1)) > len(options)):
         turn.state["people"] = people_bucket(int(number.group(1).replace(".", "")))
+        return "danger"
+    counted = lexicon.number_in_words(lexicon.plain(turn.answer_text))  # "dua puluh orang"
+    if counted is not None:
+        turn.state["people"] = people_bucket(counted)
         return "danger"
     return _stay_with_hint(turn, "common.pick_option")
 
