@@ -169,14 +169,16 @@ def route(turn: Turn) -> None:
     in_flow = conversation.flow in FLOWS and conversation.step is not None
     if acknowledgement.handle(turn):
         return
-    offer_english(turn)
     command = commands.menu_command(turn.inbound.choice) if turn.inbound.choice else None
     written = turn.inbound.text or ""
     if command is None and not in_flow and written and not written.lstrip().startswith("/"):
         told = story.read_story(written)
         if told is not None:  # a whole story outside any flow is a report, whatever word it starts with
+            if told.pop("written_in") == "en":
+                answer_in_english(turn)
             report.start_from_story(turn, told)
             return
+    offer_english(turn)
     if command is None and turn.inbound.text:
         command = commands.parse_command(turn.inbound.text, in_flow=in_flow)
     if in_flow:
@@ -263,6 +265,15 @@ def answer(turn: Turn, flow: Flow) -> None:
         turn.state.pop("fixing", None)
     conversation.step = following
     flow.step(following).ask(turn)
+
+
+def answer_in_english(turn: Turn) -> None:
+    """A story written in English is answered in English, unless the person chose a language before."""
+    conversation = turn.conversation
+    conversation.language_checked = True
+    if not conversation.language_chosen and conversation.language != "en":
+        conversation.language = "en"
+        turn.hint("language.switched_to_english")
 
 
 def offer_english(turn: Turn) -> None:

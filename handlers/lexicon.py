@@ -16,6 +16,8 @@ from pathlib import Path
 from indoNLP.preprocessing import replace_slang
 
 LEXICON = Path(__file__).parent.parent / "config" / "lexicon"
+# Every answer is read with each language's lexicon: a reporter may mix "no weapons" into Indonesian.
+LANGUAGES = ("id", "en")
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # "anak2" is "anak-anak": reduplication written with a 2.
 _DOUBLED = re.compile(r"\b([a-z]{2,})2\b")
@@ -37,7 +39,12 @@ class Lexicon:
     joiners: tuple[str, ...]
     answers: dict[str, tuple[str, ...]]
     never_places: frozenset[str]
+    near: frozenset[str]
     story_ignores: tuple[str, ...]
+    danger: dict[str, tuple[str, ...]]
+    danger_prefixes: tuple[str, ...]
+    danger_whole_words: bool
+    negations: frozenset[str]
 
 
 @cache
@@ -51,7 +58,16 @@ def lexicon(language: str = "id") -> Lexicon:
         joiners=tuple(data.get("lists", {}).get("joiners", [])),
         answers={key: tuple(phrases) for key, phrases in data.get("answers", {}).items()},
         never_places=frozenset(flat(w) for w in data.get("places", {}).get("never", [])),
+        near=frozenset(flat(w) for w in data.get("places", {}).get("near", [])),
         story_ignores=tuple(data.get("story", {}).get("ignore", [])),
+        danger={
+            level: tuple(words)
+            for level, words in data.get("danger", {}).items()
+            if level in ("awas", "siaga", "waspada")
+        },
+        danger_prefixes=tuple(data.get("danger", {}).get("prefixes", [""])),
+        danger_whole_words=bool(data.get("danger", {}).get("whole_words", False)),
+        negations=frozenset(data.get("danger", {}).get("negations", [])),
     )
 
 
@@ -69,32 +85,55 @@ def without_fillers(text: str, language: str = "id") -> str:
     return " ".join(w for w in flat(text).split() if w not in fillers)
 
 
-def variants(text: str, language: str = "id") -> list[str]:
+def variants(text: str) -> list[str]:
     """Readings of an answer to try when it is not understood as written, plainest last."""
-    written_out = plain(text, language)
     found = []
-    for variant in (written_out, without_fillers(written_out, language)):
-        if flat(variant) and flat(variant) != flat(text) and variant not in found:
-            found.append(variant)
+    for language in LANGUAGES:
+        written_out = plain(text, language)
+        for variant in (written_out, without_fillers(written_out, language)):
+            if flat(variant) and flat(variant) != flat(text) and variant not in found:
+                found.append(variant)
     return found
 
 
-def answers(key: str, language: str = "id") -> tuple[str, ...]:
-    """Phrases that mean one option, such as 'yes:no' or 'none'."""
-    return lexicon(language).answers.get(key, ())
+@cache
+def answers(key: str) -> tuple[str, ...]:
+    """Phrases that mean one option, such as 'yes:no' or 'none', in every language, Indonesian first."""
+    return tuple(dict.fromkeys(p for language in LANGUAGES for p in lexicon(language).answers.get(key, ())))
 
 
-def is_never_a_place(text: str, language: str = "id") -> bool:
+def is_never_a_place(text: str) -> bool:
     """Everyday words such as 'ya', 'tidak tahu' or 'di sini', which are never taken as a place name."""
-    never = lexicon(language).never_places
-    written_out = flat(plain(text, language))
-    return written_out in never or without_fillers(written_out, language) in never
+    for language in LANGUAGES:
+        never = lexicon(language).never_places
+        written_out = flat(plain(text, language))
+        if written_out in never or without_fillers(written_out, language) in never:
+            return True
+    return False
+
+
+def without_nearness(text: str) -> str:
+    """A place answer without the words that say where around it: 'deket pasar tanjung' -> 'pasar tanjung'."""
+    near = frozenset().union(*(lexicon(language).near for language in LANGUAGES))
+    kept = [word for word in text.split() if flat(word) not in near]
+    return " ".join(kept) if kept else text
+
+
+def story_ignores() -> frozenset[str]:
+    """Phrases of the answers that are not read from a whole story, in every language."""
+    return frozenset(p for language in LANGUAGES for p in lexicon(language).story_ignores)
+
+
+def negations() -> frozenset[str]:
+    """Words that deny what follows them, in every language."""
+    return frozenset().union(*(lexicon(language).negations for language in LANGUAGES))
 
 
 _UNITS = {
     "satu": 1, "dua": 2, "tiga": 3, "empat": 4, "lima": 5, "enam": 6, "tujuh": 7, "delapan": 8, "sembilan": 9,
     "sepuluh": 10, "sebelas": 11,
 }  # fmt: skip
+NUMBER_WORDS = (*_UNITS, "seratus", "seribu", "belas", "puluh", "ratus", "ribu")
 
 
 def number_in_words(text: str) -> int | None:

@@ -12,7 +12,8 @@ from handlers.messages import Choice
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 _JOINERS = "|".join(
-    re.escape(j) if not j.isalnum() else rf"\b{re.escape(j)}\b" for j in lexicon.lexicon().joiners
+    rf"\b{re.escape(j)}\b" if j[0].isalnum() and j[-1].isalnum() else re.escape(j)
+    for j in dict.fromkeys(j for language in lexicon.LANGUAGES for j in lexicon.lexicon(language).joiners)
 )
 _SEPARATORS = re.compile(rf"\s*(?:,|;|/|{_JOINERS})\s*")
 _NUMBER = re.compile(r"^\(?(\d{1,3})[.)]?$")
@@ -22,6 +23,11 @@ def normalise(text: str) -> str:
     """Lowercase ASCII words separated by single spaces: 'Tawuran!!' -> 'tawuran'."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return _NOT_WORD.sub(" ", ascii_text.lower()).strip()
+
+
+def _negated(text: str) -> bool:
+    """Whether a phrase denies: 'ada yang luka' is never a typo of 'tidak ada yang luka'."""
+    return bool(lexicon.negations() & set(text.split()))
 
 
 def _by_number(token: str, choices: Sequence[Choice]) -> Choice | None:
@@ -64,10 +70,15 @@ def _pick(
             names.setdefault(normalise(word), choice)
     if wanted in names:
         return names[wanted]
+    # "oke kirim", "iya benar": every word names the same choice.
+    each = {names[w].key if w in names else None for w in wanted.split()}
+    if len(wanted.split()) > 1 and len(each) == 1 and None not in each:
+        return next(c for c in choices if c.key in each)
     starting = {c.key: c for name, c in names.items() if name.startswith(wanted) and len(wanted) >= 3}
     if len(starting) == 1:
         return next(iter(starting.values()))
-    close = difflib.get_close_matches(wanted, names, n=2, cutoff=0.75)
+    negated = _negated(wanted)
+    close = [n for n in difflib.get_close_matches(wanted, names, n=2, cutoff=0.75) if _negated(n) == negated]
     if close and (len(close) == 1 or names[close[0]] == names[close[1]]):
         return names[close[0]]
     # One mistyped word of a longer label: "krusakan" for "Kerusakan bangunan".

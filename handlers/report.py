@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from handlers import lexicon, places, severity
+from handlers import lexicon, places, severity, story
 from handlers.alerts import incidents
 from handlers.codes import new_code
 from handlers.conversation import CANCEL, FINISH, STAY, Flow, Step, Turn, choices_of, value_of
@@ -32,6 +32,7 @@ MIN_DESCRIPTION = 10
 MAX_DESCRIPTION = 2000
 _ONLY_NUMBER = re.compile(r"^\s*\d+\s*[.)]?\s*$")
 _PEOPLE_NUMBER = re.compile(r"(\d[\d.]*)")
+_HAS_DIGIT = re.compile(r"\d")
 
 # The order a report is asked in, and which steps /ubah can go back to.
 EDITABLE = ("category", "place", "when", "what", "people", "danger", "vulnerable", "photo", "contact")
@@ -151,7 +152,8 @@ def ask_when(turn: Turn) -> None:
 
 def take_when(turn: Turn) -> str | None:
     """Stores when it happened: a picked option, or a short free answer such as 'tadi malam jam 9'."""
-    choice = turn.chosen(choices_of(turn, "when", WHEN, "when"))
+    timed = bool(_HAS_DIGIT.search(turn.answer_text)) and not _ONLY_NUMBER.match(turn.answer_text)
+    choice = None if timed else turn.chosen(choices_of(turn, "when", WHEN, "when"))  # "jam 9" says more
     if choice is not None:
         # The option's label is the bot's words: kept for the summary, never scanned for danger words.
         turn.state["occurred"], turn.state["occurred_own"] = choice.label, False
@@ -249,6 +251,9 @@ def _multi_step(name: str, keys: tuple[str, ...], next_step: str) -> tuple:
         words = {f"{name}:_none": NONE_WORDS, f"{name}:_done": DONE_WORDS}
         done = Choice(f"{name}:_done", turn.t("common.done"))
         picked = turn.chosen_many([*options, done], words)
+        if not picked and (named := story.mentioned(turn.answer_text, name, keys)):
+            turn.state[name] = named  # "lempar batu, ada yg luka": the signs it names, in any words
+            return next_step
         if not picked:
             return _stay_with_hint(turn, "common.pick_several")
         values = [value_of(c) for c in picked]
@@ -294,10 +299,18 @@ def take_photo(turn: Turn) -> str | None:
     if turn.inbound.photo is not None:
         turn.state["photo"] = turn.inbound.photo
         return "contact"
-    if turn.chosen(_skip(turn), {"photo:skip": SKIP_WORDS}) is not None:
+    if turn.chosen(_skip(turn), {"photo:skip": SKIP_WORDS}) is not None or _mentions_skip(turn.answer_text):
         turn.state["photo"] = None
         return "contact"
     return _stay_with_hint(turn, "report.photo.hint")
+
+
+def _mentions_skip(text: str) -> bool:
+    """'ada tapi nanti', 'no pics': a text at the photo question that puts the photo off, in any words."""
+    words = set(lexicon.flat(lexicon.plain(text)).split()) | set(
+        lexicon.flat(lexicon.plain(text, "en")).split()
+    )
+    return any(len(p.split()) == 1 and p in words for p in map(lexicon.flat, SKIP_WORDS))
 
 
 # 9. Anonymous or may be contacted --------------------------------------------------------------------------
@@ -504,6 +517,11 @@ def start_from_story(turn: Turn, story: dict[str, object]) -> None:
         understood.append(turn.t("report.summary.danger", value=signs))
     if "occurred" in state:
         understood.append(turn.t("report.summary.when", value=state["occurred"]))
+    if state.get("people") != "unknown":
+        understood.append(turn.t("report.summary.people", value=turn.t(f"people.{state['people']}")))
+    if state.get("vulnerable"):
+        groups = ", ".join(turn.t(f"vulnerable.{v}") for v in state["vulnerable"])  # type: ignore[attr-defined]
+        understood.append(turn.t("report.summary.vulnerable", value=groups))
     turn.conversation.flow = FLOW.name
     turn.state = state
     turn.hint("report.story.understood", items="\n".join(understood))

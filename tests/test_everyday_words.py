@@ -91,10 +91,31 @@ ROWS = [
     ("contact", "rahasiakan nama saya", "contact", "anonymous", "summary"),
     ("contact", "boleh dihubungi", "contact", "direct", "summary"),
     ("contact", "lewat sini aja", "contact", "relay", "summary"),
+    # Found by the hand-written dialogues of tests/villagers.toml.
+    ("category", "ribut warga", "category", "group_clash", "place"),
+    ("category", "rebutan banyu", "category", "land", "place"),
+    ("place_confirm", "nggih", "region_code", "35.09.21.1004", "when"),
+    ("when", "minggu kmrn jam 8 malem", "occurred", "minggu kmrn jam 8 malem", "what"),
+    ("danger", "kayaknya ada yg luka", "danger", ["injuries"], "vulnerable"),
+    ("danger", "lempar batu, ada yg luka", "danger", ["injuries"], "vulnerable"),
+    ("danger", "mboten wonten", "danger", [], "vulnerable"),
+    ("vulnerable", "kurang tau", "vulnerable", [], "photo"),
+    ("photo", "ada tapi nanti", "photo", None, "contact"),
+    ("photo", "ga berani foto", "photo", None, "contact"),
+    # English, for those who write it.
+    ("category", "land dispute", "category", "land", "place"),
+    ("place_confirm", "yes that's right", "region_code", "35.09.21.1004", "when"),
+    ("when", "yesterday", "occurred", "Kemarin", "what"),
+    ("people", "hundreds", "people", "mass", "danger"),
+    ("danger", "nobody hurt", "danger", [], "vulnerable"),
+    ("danger", "knives and injured", "danger", ["weapons", "injuries"], "vulnerable"),
+    ("vulnerable", "kids and elderly", "vulnerable", ["children", "elderly"], "photo"),
+    ("photo", "no pics", "photo", None, "contact"),
+    ("contact", "stay anonymous", "contact", "anonymous", "summary"),
 ]
 
 # Everyday words are never a place: the bot asks for the name instead of offering one far away.
-NOT_PLACES = ["ya", "tidak tahu", "sini pak", "bukan", "gatau", "di sini", "iya"]
+NOT_PLACES = ["ya", "tidak tahu", "sini pak", "bukan", "gatau", "di sini", "iya", "nggih", "here", "not sure"]
 
 _people = itertools.count(1)
 

@@ -245,10 +245,19 @@ def test_language_switch_to_english_and_back(db: Database) -> None:
 
 def test_english_is_offered_once_to_someone_writing_english(db: Database) -> None:
     chat = Chat(db)
-    replies = chat.send("hello there is a fight near the market right now")
+    replies = chat.send("hello, I would like to talk to somebody please")
     assert any("/bahasa en" in r for r in replies)
     replies = chat.send("please help me report something")
     assert not any("/bahasa en" in r for r in replies)
+
+
+def test_a_story_in_english_is_answered_in_english(db: Database) -> None:
+    chat = Chat(db)
+    replies = chat.send("hello there is a fight near the market right now, two men have knives")
+    assert any("continue in English" in r for r in replies)
+    assert "Kind: Clash between groups" in replies[1]
+    assert "Danger signs: Weapons" in replies[1]
+    assert replies[-1].startswith("Where")
 
 
 def test_indonesian_text_gets_no_english_offer(db: Database) -> None:

@@ -16,6 +16,7 @@ import pytest
 from chat import Chat
 from sqlalchemy import select
 
+from handlers.story import read_story
 from models.db import Database
 from models.tables import Contact, Conversation, OutboxMessage, Report
 
@@ -240,3 +241,51 @@ def test_an_urgent_story_alerts_at_the_third_message_and_later_answers_follow_as
     # Until the reporter said otherwise, the report stayed anonymous; now it holds their wish.
     assert (report.occurred, report.anonymous, report.may_contact) == ("Sedang terjadi sekarang", False, True)
     db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("told", "understood"),
+    [
+        (
+            "ada bentrok di desa karangrejo kec sumbersari jember, kira2 dua puluh orang bawa parang",
+            {"category": "group_clash", "danger": ["weapons"], "people": "group"},
+        ),
+        (
+            "Students brawl in Karangrejo village, Sumbersari district, Jember. One boy stabbed.",
+            {
+                "danger": ["injuries"],
+                "candidates": [["35.09.21.1004", "Karangrejo, Sumbersari, Kabupaten Jember, Jawa Timur"]],
+            },
+        ),
+        (
+            "hundreds of people are gathering near the mosque in Patrang district, Jember, kids are scared",
+            {"category": "sara", "people": "mass", "vulnerable": ["children"]},
+        ),
+        (
+            "there is a big fight right now, nobody hurt yet, no weapons",
+            {"category": "group_clash", "when": "now"},
+        ),
+    ],
+)
+def test_a_story_is_read_in_indonesian_or_english(told: str, understood: dict) -> None:
+    read = read_story(told)
+    assert read is not None
+    assert {key: read.get(key) for key in understood} == understood
+    assert "danger" not in read or "nobody" not in told
+
+
+def test_a_story_in_english_is_answered_in_english_and_gets_a_code(db: Database) -> None:
+    chat = Chat(db, address="visitor")
+    first = chat.send(
+        "There is a fight between two villages in Karangrejo village, Sumbersari district, Jember. "
+        "Men with machetes."
+    )
+    assert "continue in English" in first[0]
+    replies = chat.say("yes", "send now")
+    assert any("Report code: LPR-" in r for r in replies), replies
+    report = chat.reports()[-1]  # the newest: this visitor's
+    assert (report.category, report.danger_signs, report.region_code) == (
+        "group_clash",
+        ["weapons"],
+        "35.09.21.1004",
+    )

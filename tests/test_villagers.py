@@ -1,14 +1,17 @@
-"""Fifty villagers report as they would on a cheap phone; the bot must get each to a code, quickly.
+"""Villagers report as they would on a cheap phone; the bot must get each to the right report, quickly.
 
-Each villager opens with their own first message and answers whatever the bot asks in their own words
-(a table of question -> answer). The test prints, per villager, the messages to the code and the answers
-refused, and their median and worst; the README quotes them.
+Two corpora: fifty villagers made from a table of everyday answers (several voices per question), and the
+hand-written dialogues of tests/villagers.toml (typos, wrong turns, people who do not know the place,
+English speakers), each with what its finished report must hold. Each villager opens with their own
+first messages and answers whatever the bot asks in their own words. The test prints, per dialogue, the
+messages to the code and the answers refused, and their median and worst; the README quotes them.
 """
 
 from __future__ import annotations
 
 import itertools
 import statistics
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from chat import Chat
 from sqlalchemy import select
 
 from models.db import Database
-from models.tables import Conversation
+from models.tables import Conversation, Report
 
 # How people answer each question, in several voices; a villager takes one voice per question.
 VOICES = {
@@ -98,31 +101,90 @@ def where(chat: Chat) -> tuple[str | None, str | None]:
         return found.flow, found.step
 
 
-def talk(db: Database, name: str, opening: str, answers: dict[str, str]) -> tuple[int, int, int]:
+def talk(
+    db: Database, name: str, says: list[str], answers: dict[str, str | list[str]]
+) -> tuple[int, int, int]:
     """The whole dialogue; the message that brought the code, the messages in all, the refusals."""
     chat = Chat(db, address=name.replace(" ", "-"))
-    replies = chat.send(opening)
-    sent, refused, code_at = 1, 0, None
+    tries = {step: [said] if isinstance(said, str) else list(said) for step, said in answers.items()}
+    replies: list[str] = []
+    sent, refused, code_at = 0, 0, None
+    heard: list[str] = []  # the dialogue so far, shown when it goes wrong
+    for said in says:
+        replies = chat.send(said)
+        heard += [f"> {said}", *replies, str(chat.labels)]
+        sent += 1
     if where(chat)[0] is None:  # a greeting: the menu; the villager then says what they want
         replies = chat.send("lapor")
         sent += 1
     while True:
-        if code_at is None and any("Kode laporan: LPR-" in r for r in replies):
+        if code_at is None and any(("Kode laporan: LPR-" in r or "Report code: LPR-" in r) for r in replies):
             code_at = sent
         flow, step = where(chat)
         if flow is None:
             break
-        assert sent < MOST_MESSAGES, (name, step, replies)
-        replies = chat.send(answers[step])  # type: ignore[index]
+        assert sent < MOST_MESSAGES, "\n".join([name, *heard])
+        assert step in tries, "\n".join([f"{name}: no answer written for {step!r}", *heard])
+        said = tries[step].pop(0) if len(tries[step]) > 1 else tries[step][0]
+        replies = chat.send(said)
+        heard += [f"> {said}", *replies, str(chat.labels)]
         sent += 1
         if where(chat) == (flow, step):
             refused += 1
-    assert code_at is not None, (name, replies)
+    assert code_at is not None, "\n".join([name, *heard])
     return code_at, sent, refused
 
 
+def dialogues() -> list[dict]:
+    """The hand-written dialogues of tests/villagers.toml."""
+    with open(Path(__file__).parent / "villagers.toml", "rb") as file:
+        return tomllib.load(file)["dialogue"]
+
+
+def wrong_turns(dialogue: dict) -> int:
+    """The answers a dialogue gives on purpose before the right one: the refusals it may get."""
+    return sum(len(said) - 1 for said in dialogue["answers"].values() if isinstance(said, list))
+
+
+def unmet(db: Database, dialogue: dict, code_at: int) -> list[str]:
+    """What the finished report lacks of what the dialogue expects; empty when all is there."""
+    expect = dialogue["expect"]
+    address = dialogue["who"].replace(" ", "-")
+    with db.transaction() as session:
+        report = session.scalars(
+            select(Report)
+            .join(Conversation)
+            .where(Conversation.address == address)
+            .order_by(Report.id.desc())
+        ).first()
+        assert report is not None
+        language = report.reporter.language
+        found = {
+            "category": report.category,
+            "level": report.level,
+            "people": report.people,
+            "language": language,
+            "place": report.region_code,
+        }
+        danger, vulnerable = set(report.danger_signs), set(report.vulnerable_groups)
+    wrong = [
+        f"{key} {found[key]!r}, expected {expect[key]!r}"
+        for key in ("category", "level", "people", "language")
+        if key in expect and found[key] != expect[key]
+    ]
+    if "place" in expect and not found["place"].startswith(expect["place"]):
+        wrong.append(f"place {found['place']!r}, expected within {expect['place']!r}")
+    if not set(expect.get("danger", [])) <= danger:
+        wrong.append(f"danger {sorted(danger)}, expected {expect['danger']}")
+    if not set(expect.get("vulnerable", [])) <= vulnerable:
+        wrong.append(f"vulnerable {sorted(vulnerable)}, expected {expect['vulnerable']}")
+    if code_at > expect["most"]:
+        wrong.append(f"code at message {code_at}, expected at most {expect['most']}")
+    return wrong
+
+
 def test_fifty_villagers_get_a_code_in_their_own_words(db: Database) -> None:
-    results = {name: talk(db, name, opening, answers) for name, opening, answers in villagers()}
+    results = {name: talk(db, name, [opening], answers) for name, opening, answers in villagers()}
     for name, (code_at, sent, refused) in results.items():
         print(f"{name}: code at message {code_at}, {sent} in all, {refused} refused")
     stories = [code_at for name, (code_at, _, _) in results.items() if int(name.split()[1]) <= 30]
@@ -136,3 +198,21 @@ def test_fifty_villagers_get_a_code_in_their_own_words(db: Database) -> None:
     assert max(stories) <= 7
     assert max(stepwise) <= 14
     assert max(refusals) <= 1
+
+
+def test_hand_written_dialogues_end_in_the_report_they_tell(db: Database) -> None:
+    problems, results = [], []
+    for dialogue in dialogues():
+        code_at, sent, refused = talk(db, dialogue["who"], dialogue["says"], dialogue["answers"])
+        results.append((code_at, refused))
+        print(f"{dialogue['who']}: code at message {code_at}, {sent} in all, {refused} refused")
+        problems += [f"{dialogue['who']}: {wrong}" for wrong in unmet(db, dialogue, code_at)]
+        if refused > wrong_turns(dialogue):
+            problems.append(f"{dialogue['who']}: {refused} refused, {wrong_turns(dialogue)} wrong turns")
+    codes, refusals = [c for c, _ in results], [r for _, r in results]
+    print(
+        f"{len(results)} hand-written dialogues: median {statistics.median(codes)}, worst {max(codes)} "
+        f"messages to a code; refusals: median {statistics.median(refusals)}, worst {max(refusals)}"
+    )
+    assert len(results) >= 20
+    assert not problems, "\n".join(problems)
