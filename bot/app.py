@@ -86,6 +86,14 @@ def build(settings: Settings, senders: dict[str, Sender], receiving: str = "") -
         unavailable={ch: why for ch, why in unsendable.items() if ch not in senders},
         home_region=settings.home_region,
         draft_remind_minutes=settings.draft_remind_minutes,
+        invite_ttl_hours=settings.invite_ttl_hours,
+        checkin_schedule=settings.checkin_schedule,
+        checkin_reminder_hours=settings.checkin_reminder_hours,
+        followup_hours=settings.followup_hours,
+        followup_escalate_after=settings.followup_escalate_after,
+        checkin_template=settings.twilio_template_checkin,
+        reminder_template=settings.twilio_template_reminder,
+        whatsapp_number=settings.twilio_whatsapp_from.removeprefix("whatsapp:"),
     )
     app = App(settings=settings, db=db, engine=Engine(db, policy=policy), dispatcher=dispatcher)
     app.engine.notify = app.wake_dispatcher

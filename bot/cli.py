@@ -131,6 +131,47 @@ def print_alert_log(settings: Settings, code: str) -> int:
     return 0
 
 
+def print_invitation(settings: Settings, role_text: str, region_text: str) -> int:
+    """The first coordinator's invitation, from the command line: the code and the message to forward."""
+    from handlers.commands.arguments import regions_named
+    from handlers.localtime import local_time
+    from handlers.pioneers import invitations
+    from models.base import utcnow
+
+    role = invitations.ROLE_WORDS.get(role_text.strip().lower())
+    found = regions_named(region_text, settings.home_region)
+    if role is None:
+        print(text("id", "invite.cli.bad_role", role=role_text), file=sys.stderr)
+        return 2
+    if len(found) != 1:
+        listed = "\n".join(f"{p.code} — {p.path}" for p in found[:5])
+        key = "invite.which_region" if found else "invite.no_region"
+        print(text("id", key, places=listed), file=sys.stderr)
+        return 2
+    db = Database(settings.database_url)
+    try:
+        with db.transaction() as session:
+            ttl = settings.invite_ttl_hours
+            invitation = invitations.create(
+                session, role=role, region_code=found[0].code, now=utcnow(), ttl_hours=ttl
+            )
+            values = {
+                "code": invitations.shown(invitation.code),
+                "role": text("id", f"role.{role}"),
+                "place": found[0].path,
+                "until": local_time(invitation.expires_at, found[0].code),
+            }
+    finally:
+        db.dispose()
+    print(text("id", "invite.created", **values))
+    print()
+    print(text("id", "invite.forward", **values))
+    number = settings.twilio_whatsapp_from.removeprefix("whatsapp:")
+    if number:
+        print(text("id", "invite.whatsapp_number", number=number))
+    return 0
+
+
 def channels_for_serve(settings: Settings) -> list[str]:
     """The channels `serve` runs: each one some of whose settings are given; at least one."""
     chosen = []
@@ -160,6 +201,9 @@ def parser() -> argparse.ArgumentParser:
     exporting.add_argument("--output", help="file to write; standard output when left out")
     log = commands.add_parser("alert-log", help="who an alert went to, how each delivery went, who took it")
     log.add_argument("code", help="a report code, such as LPR-7K3QX")
+    invite = commands.add_parser("invite", help="an invitation code, for the first coordinator")
+    invite.add_argument("role", help="pelopor, fkdm or koordinator")
+    invite.add_argument("region", help="a Kemendagri code such as 35.09, or a place name")
     return parser
 
 
@@ -190,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             return export_contacts_file(settings, args.output)
         elif args.command == "alert-log":
             return print_alert_log(settings, args.code)
+        elif args.command == "invite":
+            return print_invitation(settings, args.role, args.region)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

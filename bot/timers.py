@@ -8,7 +8,7 @@ import logging
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import App
-from handlers.alerts.escalation import fire_due_timers
+from handlers.schedule import fire_due
 from models.base import utcnow
 
 logger = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ CHECK_SECONDS = 5
 
 def fire(app: App) -> int:
     """Fire what is due now; several processes may do this at once and each timer still fires once."""
-    fired = fire_due_timers(app.db, now=utcnow(), policy=app.engine.policy)
+    fired = fire_due(app.db, now=utcnow(), policy=app.engine.policy)
     if fired:
         logger.info("fired %d timers", fired)
         app.wake_dispatcher()

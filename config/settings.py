@@ -6,10 +6,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from apscheduler.triggers.cron import CronTrigger
 from dotenv import dotenv_values
 
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org/bot"
 DEFAULT_TWILIO_API_URL = "https://api.twilio.com"
+# Schedules such as CHECKIN_SCHEDULE are read in the time most contacts live by (WIB).
+JAKARTA = "Asia/Jakarta"
 
 # Settings each channel cannot start without, in the order they are reported.
 REQUIRED_BY_CHANNEL: dict[str, tuple[str, ...]] = {
@@ -56,6 +59,18 @@ def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...]) -> str:
     return raw
 
 
+def _cron(env: dict[str, str], name: str, default: str) -> str:
+    """A 5-field cron expression, checked now so a typo stops the start with its name."""
+    raw = env.get(name, "").strip() or default
+    try:
+        CronTrigger.from_crontab(raw, timezone=JAKARTA)
+    except ValueError as error:
+        raise SettingsError(
+            f"{name} must be a 5-field cron expression such as '0 8 * * 1', got {raw!r}: {error}"
+        ) from None
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the bot reads from its environment."""
@@ -84,6 +99,14 @@ class Settings:
     ack_timeout_seconds: int = 7200
     ack_timeout_urgent_seconds: int = 1800
     draft_remind_minutes: int = 30
+    invite_ttl_hours: int = 72
+    # When every active pioneer is asked how their area is: 5-field cron, Asia/Jakarta time.
+    checkin_schedule: str = "0 8 * * 1"
+    checkin_reminder_hours: int = 24
+    followup_hours: int = 24
+    followup_escalate_after: int = 3
+    twilio_template_checkin: str = ""
+    twilio_template_reminder: str = ""
     log_level: str = "INFO"
 
     @classmethod
@@ -116,6 +139,13 @@ class Settings:
             ack_timeout_seconds=_int(env, "ACK_TIMEOUT_SECONDS", 7200),
             ack_timeout_urgent_seconds=_int(env, "ACK_TIMEOUT_URGENT_SECONDS", 1800),
             draft_remind_minutes=_int(env, "DRAFT_REMIND_MINUTES", 30),
+            invite_ttl_hours=_int(env, "INVITE_TTL_HOURS", 72),
+            checkin_schedule=_cron(env, "CHECKIN_SCHEDULE", "0 8 * * 1"),
+            checkin_reminder_hours=_int(env, "CHECKIN_REMINDER_HOURS", 24),
+            followup_hours=_int(env, "FOLLOWUP_HOURS", 24),
+            followup_escalate_after=_int(env, "FOLLOWUP_ESCALATE_AFTER", 3),
+            twilio_template_checkin=env.get("TWILIO_TEMPLATE_CHECKIN", ""),
+            twilio_template_reminder=env.get("TWILIO_TEMPLATE_REMINDER", ""),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
         )
 

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import re
-
-from sqlalchemy import select
+from typing import TYPE_CHECKING
 
 from handlers.alerts import incidents
 from handlers.codes import normalise_code
 from handlers.conversation import Turn
-from models.tables import Contact
+
+if TYPE_CHECKING:
+    from handlers.commands.table import Command
 
 _TYPED = re.compile(r"^\s*/?(?:tangani|saya\s+tangani)\b\s*(.*)$", re.IGNORECASE)
-
-
-def contact_of(turn: Turn) -> Contact | None:
-    """The registered contact writing, by the channel address they wrote from."""
-    column = Contact.address_on(turn.inbound.channel)
-    if column is None:
-        return None
-    return turn.session.scalar(
-        select(Contact).where(column == turn.inbound.address, Contact.active.is_(True))
-    )
 
 
 def requested_code(turn: Turn) -> str | None:
@@ -34,20 +25,31 @@ def requested_code(turn: Turn) -> str | None:
     return None
 
 
+def run(turn: Turn, command: Command) -> None:
+    """TANGANI KODE from the command table."""
+    take(turn, command.argument)
+
+
 def handle(turn: Turn) -> bool:
     """Take the acknowledgement if this message is one; False lets the message go on to the flows."""
     raw = requested_code(turn)
     if raw is None:
         return False
-    contact = contact_of(turn)
+    take(turn, raw)
+    return True
+
+
+def take(turn: Turn, raw: str) -> None:
+    """The first contact to take an incident holds it; the others are told who does."""
+    contact = turn.contact
     if contact is None:
         turn.hint("alert.ack.not_contact")
-        return True
+        return
     code = normalise_code(raw)
     if code is None:
         turn.hint("alert.ack.how")
-        return True
-    result = incidents.acknowledge(turn.session, contact, code, now=turn.now)
+        return
+    result = incidents.acknowledge(turn.session, contact, code, now=turn.now, policy=turn.policy)
     if result is None:
         turn.hint("status.not_found", code=code)
     elif result.outcome == "taken_now":
@@ -56,4 +58,3 @@ def handle(turn: Turn) -> bool:
         turn.hint("alert.ack.yours", code=code)
     else:
         turn.hint("alert.ack.taken", code=code, holder=result.holder or "-")
-    return True

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.catalog import text
 from handlers.alerts.policy import Policy
 from handlers.matching import pick, pick_many
 from handlers.messages import Choice, Inbound, Reply
-from models.tables import Conversation
+from models.tables import Contact, Conversation
 
 # What a step's answer function returns to stay on the same question (after it gave a hint).
 STAY: None = None
@@ -32,6 +33,24 @@ class Turn:
     # Choices of the last question, so "2" or "dua" can be understood on the next turn.
     offered: list[Choice] = field(default_factory=list)
     policy: Policy = field(default_factory=Policy)
+    _contact: list[Contact | None] = field(default_factory=list, repr=False)
+
+    @property
+    def contact(self) -> Contact | None:
+        """The active pioneer, forum member or coordinator writing, by their address; None for a citizen."""
+        if not self._contact:
+            column = Contact.address_on(self.inbound.channel)
+            found = None
+            if column is not None:
+                found = self.session.scalar(
+                    select(Contact).where(column == self.inbound.address, Contact.active.is_(True))
+                )
+            self._contact.append(found)
+        return self._contact[0]
+
+    def known_contact(self, contact: Contact) -> None:
+        """The sender just became this contact."""
+        self._contact[:] = [contact]
 
     @property
     def language(self) -> str:
@@ -122,6 +141,8 @@ class Flow:
 # Step names an answer function may return besides real steps.
 FINISH = "__finish__"
 CANCEL = "__cancel__"
+# Leave the flow without finishing it and without a word: the step has said what there is to say.
+END = "__end__"
 
 
 def choices_of(turn: Turn, prefix: str, keys: Iterable[str], catalog_prefix: str) -> list[Choice]:
@@ -132,3 +153,16 @@ def choices_of(turn: Turn, prefix: str, keys: Iterable[str], catalog_prefix: str
 def value_of(choice: Choice) -> str:
     """The stored value of an option: `cat:tawuran` -> `tawuran`."""
     return choice.key.split(":", 1)[1]
+
+
+def start_flow(turn: Turn, flow: Flow, state: dict[str, Any] | None = None) -> None:
+    """Begin a flow from its first question, with an empty draft or the one given."""
+    turn.conversation.flow, turn.conversation.step = flow.name, flow.first
+    turn.state = dict(state or {})
+    flow.step(flow.first).ask(turn)
+
+
+def end_flow(turn: Turn) -> None:
+    """Leave the flow and forget its draft."""
+    turn.conversation.flow = turn.conversation.step = None
+    turn.state = {}

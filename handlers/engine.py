@@ -12,13 +12,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from config.catalog import text
-from handlers import acknowledgement, commands, drafts, language, lexicon, report, story
+from handlers import acknowledgement, drafts, language, lexicon, report, story
 from handlers.alerts.policy import Policy
 from handlers.codes import find_code
-from handlers.commands import Command
-from handlers.conversation import CANCEL, FINISH, STAY, Flow, Turn
+from handlers.commands import citizens, table
+from handlers.commands.table import Command
+from handlers.conversation import CANCEL, END, FINISH, STAY, Flow, Turn, end_flow
 from handlers.messages import Inbound
 from handlers.outbox import REPLY, enqueue, hurry
+from handlers.pioneers import checkins, invitations, tasks
 from models.base import utcnow
 from models.db import Database
 from models.tables import Conversation, InboundMessage
@@ -27,7 +29,17 @@ logger = logging.getLogger(__name__)
 
 # A message after this long a break may be someone coming back rather than an answer.
 RESUME_AFTER = timedelta(minutes=10)
-FLOWS: dict[str, Flow] = {f.name: f for f in (report.FLOW, commands.STATUS_FLOW, commands.LANGUAGE_FLOW)}
+FLOWS: dict[str, Flow] = {
+    f.name: f
+    for f in (
+        report.FLOW,
+        citizens.STATUS_FLOW,
+        citizens.LANGUAGE_FLOW,
+        invitations.JOIN_FLOW,
+        checkins.CHECKIN_FLOW,
+        tasks.ACT_FLOW,
+    )
+}
 
 
 def _insert(session: Session):  # type: ignore[no-untyped-def]
@@ -147,20 +159,19 @@ def reask(turn: Turn) -> None:
     if flow_name and step and flow_name in FLOWS and step in FLOWS[flow_name].steps:
         FLOWS[flow_name].step(step).ask(turn)
     else:
-        turn.say("menu.prompt", commands.menu_choices(turn))
+        turn.say("menu.prompt", citizens.menu_choices(turn))
 
 
-def start_flow(turn: Turn, flow: Flow) -> None:
-    """Begin a flow from its first question, with an empty draft."""
-    turn.conversation.flow, turn.conversation.step = flow.name, flow.first
-    turn.state = {}
-    flow.step(flow.first).ask(turn)
-
-
-def end_flow(turn: Turn) -> None:
-    """Leave the flow and forget its draft."""
-    turn.conversation.flow = turn.conversation.step = None
-    turn.state = {}
+def pressed_command(choice: str | None) -> Command | None:
+    """A button that stands for a command: the menu's, or one such as "Perbarui LPR-7K3QX"."""
+    if not choice:
+        return None
+    if choice.startswith("menu:"):
+        return Command(citizens.menu_command(choice) or "unknown", "", True)
+    if choice.startswith("cmd:"):
+        name, _, argument = choice[len("cmd:") :].partition(":")
+        return Command(name, argument, True)
+    return None
 
 
 def route(turn: Turn) -> None:
@@ -169,10 +180,19 @@ def route(turn: Turn) -> None:
     in_flow = conversation.flow in FLOWS and conversation.step is not None
     if acknowledgement.handle(turn):
         return
-    command = commands.menu_command(turn.inbound.choice) if turn.inbound.choice else None
+    if checkins.handle(turn):
+        if in_flow and conversation.flow != checkins.CHECKIN_FLOW.name:
+            reask(turn)  # a check-in button pressed in the middle of something else
+        return
+    command = pressed_command(turn.inbound.choice)
     written = turn.inbound.text or ""
     if command is None and not in_flow and written and not written.lstrip().startswith("/"):
-        told = story.read_story(written)
+        # "tindak LPR-7K3QX ada bentrok" is a command with words after it, not a story.
+        told = (
+            None
+            if table.WORDS.get(lexicon.flat(written.split()[0])) in table.ARGUMENT_TAKERS
+            else story.read_story(written)
+        )
         if told is not None:  # a whole story outside any flow is a report, whatever word it starts with
             if told.pop("written_in") == "en":
                 answer_in_english(turn)
@@ -180,7 +200,7 @@ def route(turn: Turn) -> None:
             return
     offer_english(turn)
     if command is None and turn.inbound.text:
-        command = commands.parse_command(turn.inbound.text, in_flow=in_flow)
+        command = table.parse_command(turn.inbound.text, in_flow=in_flow)
     if in_flow:
         if command is None and returning(turn):
             turn.hint("common.resume")  # "lanjut" after a break is not an answer to the question
@@ -192,56 +212,28 @@ def route(turn: Turn) -> None:
                 "common.cancelled" if conversation.flow == report.FLOW.name else "common.cancelled_other"
             )
             end_flow(turn)
-            turn.say(cancelled, commands.menu_choices(turn))
+            turn.say(cancelled, citizens.menu_choices(turn))
         elif command.name == "help":
             flow = FLOWS[conversation.flow]  # type: ignore[index]
             turn.hint(flow.step(conversation.step).help_key)  # type: ignore[arg-type]
             reask(turn)
-        elif command.name == "language" and commands.language_from_argument(command.argument):
+        elif command.name == "language" and citizens.language_from_argument(command.argument):
             # "/bahasa en" mid-report: switch, then the same question again in the new language.
-            commands.set_language(turn, commands.language_from_argument(command.argument))  # type: ignore[arg-type]
+            citizens.set_language(turn, citizens.language_from_argument(command.argument))  # type: ignore[arg-type]
             reask(turn)
         else:
             turn.hint("common.finish_first")
             reask(turn)
         return
     if command is None and turn.inbound.text:
-        picked = turn.chosen(commands.menu_choices(turn))
-        command = commands.menu_command(picked.key) if picked else None
+        picked = turn.chosen(citizens.menu_choices(turn))
+        command = pressed_command(picked.key) if picked else None
     if command is None and find_code(turn.inbound.text or ""):
         command = Command("status", turn.inbound.text or "", False)  # a code alone asks for its status
     if command is None:
-        turn.say("menu.prompt", commands.menu_choices(turn))
+        turn.say("menu.prompt", citizens.menu_choices(turn))
         return
-    run_command(turn, command)
-
-
-def run_command(turn: Turn, command: Command) -> None:
-    """Carry out a command sent outside any flow."""
-    if command.name == "start":
-        turn.say("start.welcome", commands.menu_choices(turn))
-    elif command.name == "help":
-        turn.say("help.text", commands.menu_choices(turn))
-    elif command.name == "report":
-        start_flow(turn, report.FLOW)
-    elif command.name == "status":
-        found = commands.status_text(turn, command.argument) if command.argument else None
-        if found is not None:
-            turn.send(found)
-        else:
-            if command.argument:
-                turn.hint("status.bad_code")
-            start_flow(turn, commands.STATUS_FLOW)
-    elif command.name == "language":
-        chosen = commands.language_from_argument(command.argument)
-        if chosen is not None:
-            commands.set_language(turn, chosen)
-        else:
-            start_flow(turn, commands.LANGUAGE_FLOW)
-    elif command.name == "cancel":
-        turn.say("common.nothing_to_cancel", commands.menu_choices(turn))
-    else:
-        turn.say("common.unknown_command", commands.menu_choices(turn))
+    table.run_command(turn, command)
 
 
 def answer(turn: Turn, flow: Flow) -> None:
@@ -254,11 +246,15 @@ def answer(turn: Turn, flow: Flow) -> None:
         return
     if wanted == CANCEL:
         end_flow(turn)
-        turn.say("common.cancelled", commands.menu_choices(turn))
+        turn.say("common.cancelled", citizens.menu_choices(turn))
+        return
+    if wanted == END:
+        end_flow(turn)
         return
     if wanted == FINISH:
         flow.finish(turn)
-        end_flow(turn)
+        if turn.conversation.flow == flow.name:  # a finish may start the next flow: a Rawan check-in's report
+            end_flow(turn)
         return
     following = flow.next_of(turn.state, current, wanted)
     if following == flow.summary:

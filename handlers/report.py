@@ -426,6 +426,8 @@ def skip_answered(state: dict[str, Any], wanted: str) -> str:
 
     When the kind and the place are known and the story is Siaga or Awas, the alert is offered first.
     """
+    if wanted == "place" and state.get("place_given") and not state.get("fixing"):
+        return "when"  # a pioneer's report from a Rawan check-in: their own region
     if not state.get("story") or (wanted not in EDITABLE and wanted != "summary"):
         return wanted
     if (

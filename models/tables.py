@@ -18,6 +18,15 @@ FALSE_REPORT = "false"
 HANDLING = "handling"
 CLOSED = "closed"
 
+# Contact roles.
+PELOPOR = "pelopor"
+FKDM = "fkdm"
+KOORDINATOR = "koordinator"
+ROLES = (PELOPOR, FKDM, KOORDINATOR)
+
+# How a pioneer says their area is, at a check-in; MISSED when they never answered.
+AMAN, WASPADA_AREA, RAWAN, MISSED = "aman", "waspada", "rawan", "missed"
+
 # Outbox statuses.
 PENDING = "pending"
 SENDING = "sending"
@@ -42,6 +51,9 @@ class Conversation(Base):
     step: Mapped[str | None] = mapped_column(String(32))
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     last_inbound_at: Mapped[datetime | None]
+    # Invitation codes guessed wrong in a row from this address, and when the last was: guessing is throttled.
+    wrong_codes: Mapped[int] = mapped_column(default=0, server_default="0")
+    wrong_code_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -128,6 +140,8 @@ class Incident(Base):
     reporter_count: Mapped[int] = mapped_column(default=1)
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     acknowledged_at: Mapped[datetime | None]
+    # Follow-up reminders sent to the holder since the last change; the coordinators are told after a few.
+    followups: Mapped[int] = mapped_column(default=0, server_default="0")
     first_report_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_report_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -158,6 +172,8 @@ class Timer(Base):
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     # For reminders about an unfinished report: whose draft it is.
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    # For check-in reminders: which question is waiting for an answer.
+    checkin_id: Mapped[int | None] = mapped_column(ForeignKey("checkins.id"), index=True)
     due_at: Mapped[datetime]
     fired_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -211,3 +227,62 @@ class SendBudget(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     next_slot: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class ReportEvent(Base):
+    """One step in a report's life: its new status, the note with it, and the contact who moved it."""
+
+    __tablename__ = "report_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Invitation(Base):
+    """A single-use code that makes whoever sends it a contact with a role and region, or links a channel."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Capital letters and digits without the hyphen, as codes are compared.
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    region_code: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    # Set for a code from /hubungkan: the contact whose other channel it joins.
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+
+
+class Checkin(Base):
+    """A pioneer asked how their area is, and their answer: aman, waspada, rawan, or missed."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (Index("ix_checkins_contact_open", "contact_id", "answered_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    region_code: Mapped[str] = mapped_column(String(16), index=True)
+    # The coordinator who asked with /cekwilayah; None for the schedule or the pioneer's own /checkin.
+    asked_by: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reminded_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    answer: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Schedule(Base):
+    """A cron schedule's last round, so a round runs once however many processes watch the clock."""
+
+    __tablename__ = "schedules"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_due_at: Mapped[datetime | None]

@@ -15,8 +15,8 @@ import pytest
 from chat import Chat
 from sqlalchemy import select
 
-from handlers.alerts.escalation import fire_due_timers
 from handlers.alerts.policy import Policy
+from handlers.schedule import fire_due_timers
 from handlers.severity import assess
 from models.base import utcnow
 from models.db import Database

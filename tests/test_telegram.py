@@ -169,14 +169,14 @@ async def test_the_same_update_twice_is_handled_once(database_url: str, fake_tel
     async with polling(database_url, fake_telegram) as app:
         await person.read("Selamat datang")
         help_ = fake_telegram.push_update(fake_telegram.text_update(CHAT, "/bantuan"))
-        await person.read("Perintah yang dapat digunakan")
+        await person.read("Perintah yang dapat Anda gunakan")
         with app.db.transaction() as session:
             handled = sorted(session.scalars(select(InboundMessage.external_id)))
 
     texts = fake_telegram.messages_to(CHAT)
     assert len(texts) == 2
     assert "Selamat datang" in texts[0]
-    assert "Perintah yang dapat digunakan" in texts[1]
+    assert "Perintah yang dapat Anda gunakan" in texts[1]
     assert handled == sorted([str(start["update_id"]), str(help_["update_id"])])
 
 

@@ -207,7 +207,7 @@ async def test_report_by_numbers_and_words(whatsapp: WhatsApp) -> None:
 async def test_the_same_message_twice_is_handled_once(whatsapp: WhatsApp) -> None:
     first = await whatsapp.send("halo", message_sid="SM" + "a" * 32)
     again = await whatsapp.send("halo", message_sid="SM" + "a" * 32)
-    await whatsapp.say("bantuan", "Perintah yang dapat digunakan")
+    await whatsapp.say("bantuan", "Perintah yang dapat Anda gunakan")
 
     assert (first.status_code, again.status_code) == (200, 200)
     assert again.text == EMPTY_TWIML

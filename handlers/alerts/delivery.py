@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -31,6 +32,24 @@ def whatsapp_window_open(session: Session, number: str, now: datetime) -> bool:
     return last is not None and now - last < timedelta(hours=routing.WHATSAPP_WINDOW_HOURS)
 
 
+def language_of(session: Session, contact: Contact) -> str:
+    """The language a contact chose in their conversation with the bot; Indonesian until they chose."""
+    addresses = [
+        (channel, address)
+        for channel, address in (("telegram", contact.telegram_chat_id), ("whatsapp", contact.whatsapp))
+        if address
+    ]
+    for channel, address in addresses:
+        found = session.scalar(
+            select(Conversation.language).where(
+                Conversation.channel == channel, Conversation.address == address
+            )
+        )
+        if found:
+            return found
+    return "id"
+
+
 def send_to_contact(
     session: Session,
     contact: Contact,
@@ -43,6 +62,44 @@ def send_to_contact(
     ack_code: str | None = None,
     template_variables: dict[str, str] | None = None,
 ) -> OutboxMessage:
+    """Queue an alert or update about an incident, with the "Saya tangani" button where it fits."""
+    choices = (Choice(f"ack:{ack_code}", text("id", "alert.ack.button")),) if ack_code else ()
+    return to_contact(
+        session,
+        contact,
+        Reply(body, choices),
+        now=now,
+        policy=policy,
+        purpose=purpose,
+        priority=URGENT_PRIORITY if incident.level in URGENT else ALERT,
+        template=Template(policy.whatsapp_template, "TWILIO_TEMPLATE_ALERT", template_variables),
+        incident_id=incident.id,
+        buttons_on_whatsapp=False,
+    )
+
+
+@dataclass(frozen=True)
+class Template:
+    """The approved WhatsApp template for a kind of message, the setting that names it, and its values."""
+
+    sid: str
+    setting: str
+    variables: dict[str, str] | None
+
+
+def to_contact(
+    session: Session,
+    contact: Contact,
+    reply: Reply,
+    *,
+    now: datetime,
+    policy: Policy,
+    purpose: str,
+    priority: int,
+    template: Template | None = None,
+    incident_id: int | None = None,
+    buttons_on_whatsapp: bool = True,
+) -> OutboxMessage:
     """Queue a message to a contact: Telegram when they have it, else WhatsApp, within Twilio's rules.
 
     A channel the bot has no settings for is passed over as a blocked one is; when no channel is left
@@ -51,34 +108,29 @@ def send_to_contact(
     queued = {
         "now": now,
         "purpose": purpose,
-        "priority": URGENT_PRIORITY if incident.level in URGENT else ALERT,
-        "incident_id": incident.id,
+        "priority": priority,
+        "incident_id": incident_id,
         "contact_id": contact.id,
     }
     telegram_usable = contact.telegram_chat_id and not contact.unreachable_reason
     if telegram_usable and "telegram" not in policy.unavailable:
-        choices = (Choice(f"ack:{ack_code}", text("id", "alert.ack.button")),) if ack_code else ()
-        return enqueue(
-            session,
-            channel="telegram",
-            address=contact.telegram_chat_id,
-            reply=Reply(body, choices),
-            **queued,
-        )
+        return enqueue(session, channel="telegram", address=contact.telegram_chat_id, reply=reply, **queued)  # type: ignore[arg-type]
     number = contact.whatsapp
+    on_whatsapp = reply if buttons_on_whatsapp else Reply(reply.text)
     if number and "whatsapp" not in policy.unavailable:
         if whatsapp_window_open(session, number, now):
-            return enqueue(session, channel="whatsapp", address=number, reply=Reply(body), **queued)
-        if policy.whatsapp_template and template_variables is not None:
-            message = enqueue(session, channel="whatsapp", address=number, reply=Reply(body), **queued)
-            message.template_sid, message.template_variables = policy.whatsapp_template, template_variables
+            return enqueue(session, channel="whatsapp", address=number, reply=on_whatsapp, **queued)
+        if template is not None and template.sid and template.variables is not None:
+            message = enqueue(session, channel="whatsapp", address=number, reply=on_whatsapp, **queued)
+            message.template_sid, message.template_variables = template.sid, template.variables
             return message
-    channel, reason = unreachable_because(contact, policy, template_variables is not None)
+    templatable = template is not None and template.variables is not None
+    channel, reason = unreachable_because(contact, policy, template.setting if templatable else None)  # type: ignore[union-attr]
     message = enqueue(
         session,
         channel=channel,
         address=(number if channel == "whatsapp" else contact.telegram_chat_id) or "",
-        reply=Reply(body),
+        reply=Reply(reply.text),
         **queued,
     )
     message.status, message.last_error = FAILED, reason
@@ -86,13 +138,13 @@ def send_to_contact(
     return message
 
 
-def unreachable_because(contact: Contact, policy: Policy, templated: bool) -> tuple[str, str]:
+def unreachable_because(contact: Contact, policy: Policy, template_setting: str | None) -> tuple[str, str]:
     """The channel a contact would have had, and why nothing can be sent there, for alert-log."""
     if contact.whatsapp:
         if "whatsapp" in policy.unavailable:
             lost = policy.unavailable["whatsapp"]
-        elif templated:
-            lost = "outside the WhatsApp 24-hour window and no template (TWILIO_TEMPLATE_ALERT)"
+        elif template_setting:
+            lost = f"outside the WhatsApp 24-hour window and no template ({template_setting})"
         else:
             lost = "outside the WhatsApp 24-hour window"
         if contact.telegram_chat_id and "telegram" in policy.unavailable and not contact.unreachable_reason:

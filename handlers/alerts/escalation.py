@@ -5,17 +5,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config import routing
 from config.catalog import text
-from handlers import drafts
 from handlers.alerts.delivery import full_alert, send_to_contact
 from handlers.alerts.policy import Policy
 from handlers.alerts.routing import contacts_in_reach, coordinators_for
 from handlers.alerts.wording import alert_values, template_variables
-from models.db import Database
 from models.tables import Incident, Report, Timer
 
 logger = logging.getLogger(__name__)
@@ -71,33 +69,9 @@ def escalate(session: Session, incident: Incident, *, now: datetime, policy: Pol
     return "coordinators"
 
 
-def fire_due_timers(db: Database, *, now: datetime, policy: Policy, limit: int = 100) -> int:
-    """Fire every timer that is due, each exactly once even with several processes; how many fired."""
-    fired = 0
-    for _ in range(limit):
-        with db.transaction() as session:
-            query = (
-                select(Timer)
-                .where(Timer.fired_at.is_(None), Timer.due_at <= now)
-                .order_by(Timer.due_at)
-                .limit(1)
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            timer = session.scalars(query).first()
-            if timer is None:
-                return fired
-            claimed = session.execute(
-                update(Timer).where(Timer.id == timer.id, Timer.fired_at.is_(None)).values(fired_at=now)
-            )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                continue
-            if timer.kind in drafts.KINDS:
-                drafts.fire(session, timer, now=now)
-            elif timer.kind == ESCALATE and timer.incident_id is not None:
-                incident = session.scalars(
-                    select(Incident).where(Incident.id == timer.incident_id).with_for_update()
-                ).one()
-                escalate(session, incident, now=now, policy=policy)
-            fired += 1
-    return fired
+def fire(session: Session, timer: Timer, *, now: datetime, policy: Policy) -> None:
+    """An escalation timer fell due: climb, unless someone took the incident meanwhile."""
+    incident = session.scalars(
+        select(Incident).where(Incident.id == timer.incident_id).with_for_update()
+    ).one()
+    escalate(session, incident, now=now, policy=policy)

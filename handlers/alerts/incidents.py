@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from config import routing
 from config.catalog import text
+from handlers import lifecycle
 from handlers.alerts.delivery import full_alert, send_to_contact
 from handlers.alerts.escalation import escalate, schedule_escalation
 from handlers.alerts.policy import Policy
 from handlers.alerts.routing import contacts_in_reach
 from handlers.alerts.wording import alert_values
-from handlers.messages import Reply
-from handlers.outbox import enqueue
+from handlers.pioneers import tasks
 from handlers.places import district_of
 from handlers.severity import LEVELS, raise_for_reports
 from models.tables import (
@@ -25,7 +25,6 @@ from models.tables import (
     FAILED,
     RECEIVED,
     Contact,
-    Conversation,
     Incident,
     OutboxMessage,
     Recipient,
@@ -152,22 +151,6 @@ def alerted_count(session: Session, incident: Incident) -> int:
     )
 
 
-def mark_handled(session: Session, report: Report, now: datetime) -> None:
-    """The report is being handled: store it and tell the reporter, in their language, not by whom."""
-    report.status, report.status_changed_at = ACKNOWLEDGED, now
-    reporter = session.get(Conversation, report.conversation_id)
-    if reporter is not None:
-        enqueue(
-            session,
-            channel=reporter.channel,
-            address=reporter.address,
-            reply=Reply(text(reporter.language, "report_update.acknowledged", code=report.code)),
-            now=now,
-            purpose="status",
-            report_id=report.id,
-        )
-
-
 @dataclass(frozen=True)
 class Acknowledgement:
     """What happened when a contact said "saya tangani": taken now, already theirs, or someone else's."""
@@ -177,7 +160,9 @@ class Acknowledgement:
     holder: str | None = None
 
 
-def acknowledge(session: Session, contact: Contact, code: str, *, now: datetime) -> Acknowledgement | None:
+def acknowledge(
+    session: Session, contact: Contact, code: str, *, now: datetime, policy: Policy | None = None
+) -> Acknowledgement | None:
     """The first contact to acknowledge takes the incident; the reporters hear it is being handled."""
     report = session.scalar(select(Report).where(Report.code == code))
     if report is None or report.incident_id is None:
@@ -197,6 +182,7 @@ def acknowledge(session: Session, contact: Contact, code: str, *, now: datetime)
     for each in session.scalars(
         select(Report).where(Report.incident_id == incident.id, Report.status == RECEIVED)
     ):
-        mark_handled(session, each, now)
+        lifecycle.move(session, each, ACKNOWLEDGED, now=now, contact=contact)
+    tasks.schedule_followup(session, incident, now, policy or Policy())
     logger.info("incident %s acknowledged by contact %s", incident.id, contact.id)
     return Acknowledgement("taken_now", code)

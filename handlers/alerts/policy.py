@@ -22,6 +22,18 @@ class Policy:
     home_region: str = ""
     # An unfinished report gets one reminder after this long without an answer (DRAFT_REMIND_MINUTES).
     draft_remind_minutes: int = 30
+    # Pioneers: invitations last INVITE_TTL_HOURS; check-ins follow CHECKIN_SCHEDULE (cron, Asia/Jakarta).
+    invite_ttl_hours: int = 72
+    checkin_schedule: str = "0 8 * * 1"
+    checkin_reminder_hours: int = 24
+    # Whoever holds an open report is reminded every FOLLOWUP_HOURS; coordinators told after a few.
+    followup_hours: int = 24
+    followup_escalate_after: int = 3
+    # WhatsApp templates for check-in questions and reminders outside the 24-hour window.
+    checkin_template: str = ""
+    # The bot's own WhatsApp number, told in invitations (TWILIO_WHATSAPP_FROM without "whatsapp:").
+    whatsapp_number: str = ""
+    reminder_template: str = ""
 
     @property
     def draft_reminder(self) -> timedelta:

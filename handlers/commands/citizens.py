@@ -1,75 +1,22 @@
-"""Commands anyone can send: /start, /bantuan, /lapor, /status, /bahasa, /batal; and words that mean them."""
+"""What anyone may ask for, citizen or contact: the menu, /lapor, /status, /bahasa, /batal."""
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from handlers import lexicon
+from handlers import report
 from handlers.alerts import incidents
 from handlers.codes import find_code, normalise_code
-from handlers.conversation import FINISH, STAY, Flow, Step, Turn, choices_of, value_of
+from handlers.conversation import FINISH, STAY, Flow, Step, Turn, choices_of, start_flow, value_of
 from handlers.localtime import local_time
 from handlers.matching import normalise
 from handlers.messages import Choice
 from models.tables import RECEIVED, Incident, Report
 
-# Command -> the words that call it, with or without a slash. The first is the one shown to people.
-COMMANDS: dict[str, tuple[str, ...]] = {
-    "start": ("start", "mulai", "menu", "halo", "hai", "hi", "hello", "assalamualaikum", "selamat"),
-    "report": ("lapor", "laporan", "melapor", "lapor kejadian", "report"),
-    "status": ("status", "cek", "cek status", "cek laporan"),
-    "help": ("bantuan", "bantu", "tolong", "help", "info"),
-    "language": ("bahasa", "language", "ganti bahasa"),
-    "cancel": ("batal", "batalkan", "cancel", "stop", "berhenti"),
-}
-# Words that still act as commands in the middle of a flow, when they are the whole message.
-MID_FLOW_WORDS = {"cancel": ("batal", "batalkan", "cancel"), "help": ("bantuan", "help")}
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """A command someone sent: which one, what followed it, and whether it had a slash."""
-
-    name: str
-    argument: str
-    slash: bool
-
-
-def _lookup(word: str) -> str | None:
-    for name, words in COMMANDS.items():
-        if word in words:
-            return name
-    return None
-
-
-def parse_command(text: str, *, in_flow: bool) -> Command | None:
-    """Find the command in a message: '/lapor', '/status@bot LPR-7K3QX', 'Lapor', or 'lpor' with a typo."""
-    stripped = text.strip()
-    if stripped.startswith("/"):
-        head, _, argument = stripped[1:].partition(" ")
-        word = normalise(head.split("@", 1)[0])
-        return Command(_lookup(word) or "unknown", argument.strip(), True)
-    whole = normalise(stripped)
-    if in_flow:
-        for name, words in MID_FLOW_WORDS.items():
-            if whole in words:
-                return Command(name, "", False)
-        return None
-    if not whole:
-        return None
-    name = _lookup(whole) or _lookup(lexicon.without_fillers(lexicon.plain(stripped)))
-    if name:
-        return Command(name, "", False)  # "lapor", and "saya mau lapor pak" too
-    head, _, argument = stripped.partition(" ")
-    word = normalise(head)
-    name = _lookup(word)
-    if name is None and len(whole.split()) <= 3:
-        close = difflib.get_close_matches(word, [w for ws in COMMANDS.values() for w in ws], n=1, cutoff=0.8)
-        name = _lookup(close[0]) if close else None
-    return Command(name, argument.strip(), False) if name else None
+if TYPE_CHECKING:
+    from handlers.commands.table import Command
 
 
 def menu_choices(turn: Turn) -> list[Choice]:
@@ -77,11 +24,44 @@ def menu_choices(turn: Turn) -> list[Choice]:
     return choices_of(turn, "menu", ("report", "status", "help", "language"), "menu")
 
 
-def menu_command(choice_key: str) -> Command | None:
-    """A menu button press, as the command it stands for."""
-    if choice_key.startswith("menu:"):
-        return Command(choice_key.split(":", 1)[1], "", True)
-    return None
+def menu_command(choice_key: str) -> str | None:
+    """A menu button press, as the name of the command it stands for."""
+    return choice_key.split(":", 1)[1] if choice_key.startswith("menu:") else None
+
+
+def run_start(turn: Turn, command: Command) -> None:
+    """A greeting: the welcome and the menu."""
+    turn.say("start.welcome", menu_choices(turn))
+
+
+def run_report(turn: Turn, command: Command) -> None:
+    """Begin a report from its first question."""
+    start_flow(turn, report.FLOW)
+
+
+def run_status(turn: Turn, command: Command) -> None:
+    """The status of the code given, or a question asking for it."""
+    found = status_text(turn, command.argument) if command.argument else None
+    if found is not None:
+        turn.send(found)
+        return
+    if command.argument:
+        turn.hint("status.bad_code")
+    start_flow(turn, STATUS_FLOW)
+
+
+def run_language(turn: Turn, command: Command) -> None:
+    """'/bahasa en' switches at once; '/bahasa' alone offers the languages."""
+    chosen = language_from_argument(command.argument)
+    if chosen is not None:
+        set_language(turn, chosen)
+    else:
+        start_flow(turn, LANGUAGE_FLOW)
+
+
+def run_cancel(turn: Turn, command: Command) -> None:
+    """/batal outside any flow: nothing to cancel, said plainly."""
+    turn.say("common.nothing_to_cancel", menu_choices(turn))
 
 
 # /status ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,177 @@
+"""Every command in one table: its words in each language, who may use it, and what carries it out.
+
+The engine finds a command here, checks the sender's role, and runs it. A command the sender may not use
+gets the same answer as one that does not exist, so nobody learns what others can do. `/bantuan` lists
+only the rows the sender may use, in their language. On WhatsApp and in the console the same words work
+without the slash: "DAFTAR KODE", "tindak LPR-7K3QX".
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from handlers import acknowledgement, lexicon
+from handlers.commands import citizens
+from handlers.conversation import Turn
+from handlers.matching import normalise
+from handlers.pioneers import checkins, invitations, tasks
+from models.tables import FKDM, KOORDINATOR, PELOPOR
+
+CITIZEN = "warga"  # anyone writing who is not an active contact
+ANYONE = frozenset({CITIZEN, PELOPOR, FKDM, KOORDINATOR})
+CONTACTS = frozenset({PELOPOR, FKDM, KOORDINATOR})
+COORDINATORS = frozenset({KOORDINATOR})
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command someone sent: which one, what followed it, and whether it had a slash."""
+
+    name: str
+    argument: str
+    slash: bool
+
+
+@dataclass(frozen=True)
+class Row:
+    """One command: its name, the words that call it per language (the first is shown), who may use it."""
+
+    name: str
+    words: Mapping[str, tuple[str, ...]]
+    roles: frozenset[str]
+    run: Callable[[Turn, Command], None]
+    # Listed by /bantuan (catalog key help.line.<name>); greetings are not.
+    listed: bool = True
+
+
+ROWS: tuple[Row, ...] = (
+    Row(
+        "start",
+        {
+            "id": ("start", "mulai", "menu", "halo", "hai", "assalamualaikum", "selamat"),
+            "en": ("hi", "hello", "menu"),
+        },
+        ANYONE,
+        citizens.run_start,
+        listed=False,
+    ),
+    Row(
+        "report",
+        {"id": ("lapor", "laporan", "melapor", "lapor kejadian"), "en": ("report",)},
+        ANYONE,
+        citizens.run_report,
+    ),
+    Row(
+        "status",
+        {"id": ("status", "cek", "cek status", "cek laporan"), "en": ("check",)},
+        ANYONE,
+        citizens.run_status,
+    ),
+    Row("language", {"id": ("bahasa", "ganti bahasa"), "en": ("language",)}, ANYONE, citizens.run_language),
+    Row(
+        "cancel",
+        {"id": ("batal", "batalkan", "stop", "berhenti"), "en": ("cancel",)},
+        ANYONE,
+        citizens.run_cancel,
+    ),
+    Row("join", {"id": ("daftar", "gabung"), "en": ("join", "register")}, ANYONE, invitations.run_join),
+    Row(
+        "checkin",
+        {"id": ("checkin", "cekin", "check in"), "en": ("check-in",)},
+        frozenset({PELOPOR}),
+        checkins.run_checkin,
+    ),
+    Row("ack", {"id": ("tangani", "saya tangani"), "en": ("take",)}, CONTACTS, acknowledgement.run),
+    Row("tasks", {"id": ("tugas", "tugas saya"), "en": ("tasks",)}, CONTACTS, tasks.run_tasks),
+    Row("act", {"id": ("tindak", "tindak lanjut"), "en": ("act", "update")}, CONTACTS, tasks.run_act),
+    Row("link", {"id": ("hubungkan",), "en": ("link",)}, CONTACTS, invitations.run_link),
+    Row("leave", {"id": ("keluar",), "en": ("leave",)}, CONTACTS, invitations.run_leave),
+    Row("invite", {"id": ("undang",), "en": ("invite",)}, COORDINATORS, invitations.run_invite),
+    Row(
+        "check_area",
+        {"id": ("cekwilayah", "cek wilayah"), "en": ("checkarea",)},
+        COORDINATORS,
+        checkins.run_check_area,
+    ),
+    Row(
+        "deactivate",
+        {"id": ("nonaktifkan",), "en": ("deactivate",)},
+        COORDINATORS,
+        invitations.run_deactivate,
+    ),
+    Row(
+        "help",
+        {"id": ("bantuan", "bantu", "tolong", "info"), "en": ("help",)},
+        ANYONE,
+        lambda turn, _: run_help(turn),
+    ),
+)
+BY_NAME = {row.name: row for row in ROWS}
+# Commands whose words are followed by more: a message that starts with one is never read as a story.
+ARGUMENT_TAKERS = frozenset({"join", "ack", "act", "invite", "check_area", "deactivate", "status"})
+# Words that still act as commands in the middle of a flow, when they are the whole message.
+MID_FLOW = ("cancel", "help")
+
+
+def _words() -> dict[str, str]:
+    """Every word of every language, to the command it calls."""
+    return {word: row.name for row in ROWS for words in row.words.values() for word in words}
+
+
+WORDS = _words()
+
+
+def role_of(turn: Turn) -> str:
+    """The sender's role: a contact's own, or warga."""
+    return turn.contact.role if turn.contact is not None else CITIZEN
+
+
+def may_use(turn: Turn, name: str) -> bool:
+    """Whether the sender's role may use the command."""
+    row = BY_NAME.get(name)
+    return row is not None and role_of(turn) in row.roles
+
+
+def parse_command(text: str, *, in_flow: bool) -> Command | None:
+    """The command in a message: '/lapor', '/status@bot LPR-7K3QX', 'DAFTAR KODE', or 'lpor' with a typo."""
+    stripped = text.strip()
+    if stripped.startswith("/"):
+        head, _, argument = stripped[1:].partition(" ")
+        word = normalise(head.split("@", 1)[0])
+        return Command(WORDS.get(word, "unknown"), argument.strip(), True)
+    whole = normalise(stripped)
+    if in_flow:
+        name = WORDS.get(whole)
+        return Command(name, "", False) if name in MID_FLOW else None
+    if not whole:
+        return None
+    name = WORDS.get(whole) or WORDS.get(lexicon.without_fillers(lexicon.plain(stripped)))
+    if name:
+        return Command(name, "", False)  # "lapor", and "saya mau lapor pak" too
+    head, _, argument = stripped.partition(" ")
+    for length in (2, 1):  # "cek wilayah 35.09", then "daftar AB12-CD34"
+        words = stripped.split()
+        if len(words) >= length and (name := WORDS.get(normalise(" ".join(words[:length])))):
+            return Command(name, " ".join(words[length:]), False)
+    if len(whole.split()) <= 3:
+        close = difflib.get_close_matches(normalise(head), list(WORDS), n=1, cutoff=0.8)
+        if close:
+            return Command(WORDS[close[0]], argument.strip(), False)
+    return None
+
+
+def run_command(turn: Turn, command: Command) -> None:
+    """Carry out a command, or refuse it as unknown when the sender may not use it."""
+    if not may_use(turn, command.name):
+        turn.say("common.unknown_command", citizens.menu_choices(turn))
+        return
+    BY_NAME[command.name].run(turn, command)
+
+
+def run_help(turn: Turn) -> None:
+    """The commands this sender may use, in their language, and what to do in danger."""
+    role = role_of(turn)
+    lines = [turn.t(f"help.line.{row.name}") for row in ROWS if row.listed and role in row.roles]
+    turn.say("help.text", citizens.menu_choices(turn), commands="\n".join(lines))

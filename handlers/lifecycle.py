@@ -1,0 +1,82 @@
+"""A report's life in one place: its statuses, the moves allowed between them, and telling the reporter.
+
+received -> acknowledged -> verified or found false -> being handled -> closed with a note
+(../shared/DOMAIN.md). Every move is kept as a ReportEvent, so who did what and when can be shown later,
+and the reporter hears of it in their language, in plain words, never by whom.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from config.catalog import text
+from handlers.messages import Reply
+from handlers.outbox import enqueue
+from models.tables import (
+    ACKNOWLEDGED,
+    CLOSED,
+    FALSE_REPORT,
+    HANDLING,
+    RECEIVED,
+    VERIFIED,
+    Contact,
+    Conversation,
+    Report,
+    ReportEvent,
+)
+
+logger = logging.getLogger(__name__)
+
+# Each status and where a report may go from it. A report found false can still be closed with a note.
+MOVES: dict[str, tuple[str, ...]] = {
+    RECEIVED: (ACKNOWLEDGED,),
+    ACKNOWLEDGED: (VERIFIED, FALSE_REPORT, HANDLING, CLOSED),
+    VERIFIED: (HANDLING, CLOSED),
+    HANDLING: (CLOSED,),
+    FALSE_REPORT: (CLOSED,),
+    CLOSED: (),
+}
+OPEN = frozenset(status for status, onward in MOVES.items() if onward)
+# A status that ends the follow-up: nothing more is asked of the holder.
+FINAL = frozenset({CLOSED, FALSE_REPORT})
+
+
+def may_move(current: str, to: str) -> bool:
+    """Whether a report in `current` may go to `to`."""
+    return to in MOVES.get(current, ())
+
+
+def move(
+    session: Session,
+    report: Report,
+    to: str,
+    *,
+    now: datetime,
+    note: str | None = None,
+    contact: Contact | None = None,
+) -> bool:
+    """Move a report on, record it, and tell the reporter; False when the move is not allowed."""
+    if not may_move(report.status, to):
+        return False
+    report.status, report.status_changed_at = to, now
+    session.add(
+        ReportEvent(
+            report_id=report.id, status=to, note=note, contact_id=contact.id if contact else None, at=now
+        )
+    )
+    reporter = session.get(Conversation, report.conversation_id)
+    if reporter is not None:  # the status only: a note may name the pioneer, who stays unknown to them
+        enqueue(
+            session,
+            channel=reporter.channel,
+            address=reporter.address,
+            reply=Reply(text(reporter.language, f"report_update.{to}", code=report.code)),
+            now=now,
+            purpose="status",
+            report_id=report.id,
+        )
+    logger.info("report %s moved to %s", report.id, to)
+    return True
