@@ -175,6 +175,9 @@ def test_a_check_in_round_rawan_reaches_the_coordinator_and_offers_a_report(
     assert "Bagaimana keadaan wilayah Sumbersari" in question and budi.labels == ["Aman", "Waspada", "Rawan"]
     assert "Ada catatan singkat?" in dewi.send("aman")[-1]
     assert "Terima kasih" in dewi.send("ga ada")[-1]
+    coordinator.send("/cekwilayah 35.09.21")
+    dewi.replies()
+    assert dewi.send("Waspada pak, ada spanduk provokatif di balai desa") == ["Terima kasih atas kabarnya."]
 
     assert "Tercatat: Rawan" in budi.send(choice="checkin:rawan")[-1]
     told = coordinator.replies()
@@ -184,8 +187,12 @@ def test_a_check_in_round_rawan_reaches_the_coordinator_and_offers_a_report(
     assert "Apa jenis kejadiannya?" in budi.send("1")[-1]
     assert "Kapan kejadiannya?" in budi.send("bentrok")[-1]  # the place is the pioneer's own region
     with db.transaction() as session:
-        answers = {c.contact_id: (c.answer, c.note) for c in session.scalars(select(Checkin))}
-    assert sorted(answers.values()) == [("aman", None), ("rawan", "pemuda dua dusun mulai kumpul bawa bambu")]
+        answers = [(c.answer, c.note) for c in session.scalars(select(Checkin))]
+    assert sorted(answers) == [
+        ("aman", None),
+        ("rawan", "pemuda dua dusun mulai kumpul bawa bambu"),
+        ("waspada", "Waspada pak, ada spanduk provokatif di balai desa"),
+    ]
 
 
 def test_a_silent_pioneer_is_reminded_then_missed_and_the_silent_area_told(
@@ -319,3 +326,23 @@ def test_whatsapp_pioneers_outside_the_window_get_the_check_in_as_the_template(d
         )
         assert wahyu.priority == 3 and wahyu.status == "pending"
         assert yanti.status == "failed" and "TWILIO_TEMPLATE_CHECKIN" in yanti.last_error
+
+
+def test_a_report_found_false_is_told_so_and_can_still_be_closed(db: Database, coordinator: Chat) -> None:
+    [budi] = pioneers(db, coordinator, "Pak Budi")
+    citizen, code = citizen_report(db)
+    budi.send(f"TANGANI {code}")
+    citizen.replies()
+    budi.send(f"TINDAK {code}")
+    assert budi.labels == [
+        "Sudah diperiksa, kejadian benar",
+        "Sudah diperiksa, kejadian tidak ditemukan",
+        "Sedang ditangani",
+        "Selesai",
+    ]
+    budi.send("tidak ditemukan")
+    budi.send("Sudah dicek ke lokasi, hanya salah paham di grup WA")
+    [news] = citizen.replies()
+    assert "kejadiannya tidak ditemukan" in news and "salah paham" not in news
+    budi.send(f"TINDAK {code}")
+    assert budi.labels == ["Selesai"]

@@ -208,3 +208,33 @@ def test_a_round_due_while_the_bot_was_stopped_runs_once_with_two_processes(
         assert len(fake_telegram.messages_to(chat)) == 1, "asked once, not once per process"
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Checkin)) == len(pioneers)
+
+
+def test_poll_asks_a_whatsapp_pioneer_with_the_check_in_template(
+    db: Database, database_url: str, fake_telegram: FakeTelegram, fake_twilio: FakeTwilio, tmp_path: Path
+) -> None:
+    template = "HX" + "7" * 32
+    with db.transaction() as session:
+        session.add_all(
+            [
+                Contact(
+                    name="Bu Ani", role="koordinator", region_code="35.09", telegram_chat_id=str(COORDINATOR)
+                ),
+                Contact(name="Pak Wahyu", role="pelopor", region_code="35.09.21", whatsapp=PIONEER_WHATSAPP),
+            ]
+        )
+    settings, _ = settings_for(database_url, fake_telegram, fake_twilio)
+    settings = {k: v for k, v in settings.items() if k not in ("TELEGRAM_UPDATES", "PUBLIC_URL", "PORT")}
+    log = tmp_path / "poll.log"
+    with bot_process("poll", log, **settings, TWILIO_TEMPLATE_CHECKIN=template) as bot:
+        people = People(fake_telegram, fake_twilio, "", bot, log)
+        people.on_telegram(COORDINATOR, "cekwilayah sumbersari jember", "dikirim kepada 1 pelopor")
+        wait_for("the WhatsApp check-in", lambda: fake_twilio.sent, bot, log, timeout=20)
+        stop(bot, log)
+    # Pak Wahyu never wrote to the bot: only the approved template may reach him.
+    [question] = fake_twilio.sent
+    assert question["to"] == f"whatsapp:{PIONEER_WHATSAPP}" and question["content_sid"] == template
+    assert question["content_variables"] == {
+        "1": "Pak Wahyu",
+        "2": "Sumbersari, Kabupaten Jember, Jawa Timur",
+    }

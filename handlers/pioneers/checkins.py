@@ -150,8 +150,13 @@ def handle(turn: Turn) -> bool:
     if checkin is None:
         return False
     choice = next((c for c in answer_choices(turn.language) if c.key == pressed), None) if pressed else None
+    with_note = False
     if choice is None and pressed is None:
         choice = pick(turn.answer_text, answer_choices(turn.language))
+        if choice is None and len(turn.answer_text.split()) > 1:
+            # "Aman pak, semua kondusif": the answer first, a note after it.
+            choice = pick(turn.answer_text.split()[0].strip(".,!"), answer_choices(turn.language))
+            with_note = choice is not None
     if choice is None:
         return False
     in_other_flow = turn.conversation.flow is not None
@@ -161,6 +166,15 @@ def handle(turn: Turn) -> bool:
         return True  # the engine asks the question under way again
     turn.conversation.flow, turn.conversation.step = CHECKIN_FLOW.name, "note"
     turn.state = {"checkin": checkin.id}
+    if with_note:
+        following = take_note(turn)
+        if following == END:
+            turn.conversation.flow = turn.conversation.step = None
+            turn.state = {}
+        else:
+            turn.conversation.step = following
+            CHECKIN_FLOW.step(following).ask(turn)  # type: ignore[arg-type]
+        return True
     CHECKIN_FLOW.step("note").ask(turn)
     return True
 

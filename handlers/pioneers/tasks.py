@@ -122,7 +122,7 @@ def held_incident(turn: Turn, raw: str) -> Incident | None:
     if incident.acknowledged_by != (turn.contact.id if turn.contact else None):
         turn.hint("act.not_yours", code=code)
         return None
-    if not [r for r in open_reports(turn.session, incident) if r.status not in lifecycle.FINAL]:
+    if not open_reports(turn.session, incident):  # a report found false may still be closed
         turn.hint("act.closed", code=code)
         return None
     return incident
@@ -156,11 +156,7 @@ def take_code(turn: Turn) -> str | None:
 
 def _current(turn: Turn) -> Report | None:
     incident = turn.session.get(Incident, turn.state.get("incident"))
-    reports = (
-        [r for r in open_reports(turn.session, incident) if r.status not in lifecycle.FINAL]
-        if incident
-        else []
-    )
+    reports = open_reports(turn.session, incident) if incident else []
     return reports[0] if reports else None
 
 
