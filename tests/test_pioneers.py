@@ -346,3 +346,24 @@ def test_a_report_found_false_is_told_so_and_can_still_be_closed(db: Database, c
     assert "kejadiannya tidak ditemukan" in news and "salah paham" not in news
     budi.send(f"TINDAK {code}")
     assert budi.labels == ["Selesai"]
+
+
+def test_a_second_invitation_on_the_other_channel_links_the_same_person(
+    db: Database, coordinator: Chat
+) -> None:
+    on_telegram = Chat(db, channel="telegram", address="310")
+    join(on_telegram, code_in(coordinator.send("/undang pelopor 35.09.21")), "Pak Budi")
+    on_whatsapp = Chat(db, channel="whatsapp", address="+6281230000310")
+    on_whatsapp.send(f"DAFTAR {code_in(coordinator.send('/undang pelopor 35.09.21'))}")
+    on_whatsapp.send("pak budi")
+    assert "terdaftar lewat Telegram. Apakah itu Anda?" in on_whatsapp.send("ya")[-1]
+    assert "terhubung dengan akun petugas Anda" in on_whatsapp.send("1")[-1]
+    budi = contact(db, "Pak Budi")
+    assert (budi.telegram_chat_id, budi.whatsapp) == ("310", "+6281230000310")
+
+    namesake = Chat(db, channel="whatsapp", address="+6281230000311")
+    namesake.send(f"DAFTAR {code_in(coordinator.send('/undang pelopor 35.09.21'))}")
+    namesake.send("Pak Budi")
+    namesake.send("ya")  # the region; then there is no contact without WhatsApp by that name left
+    with db.transaction() as session:
+        assert len(session.scalars(select(Contact).where(Contact.name == "Pak Budi")).all()) == 2

@@ -21,6 +21,7 @@ from handlers.commands.arguments import coordinators_region
 from handlers.conversation import END, FINISH, STAY, Flow, Step, Turn, choices_of, start_flow, value_of
 from handlers.localtime import local_time
 from handlers.matching import normalise
+from handlers.messages import Choice
 from models.tables import Contact, Invitation
 
 if TYPE_CHECKING:
@@ -248,7 +249,7 @@ def take_name(turn: Turn) -> str | None:
     return "region"
 
 
-def _yes_no(turn: Turn) -> list:
+def _yes_no(turn: Turn) -> list[Choice]:
     return choices_of(turn, "yes", ("yes", "no"), "common.yes_no")
 
 
@@ -268,6 +269,43 @@ def take_region(turn: Turn) -> str | None:
     if value_of(choice) == "no":
         turn.hint("join.wrong_region")
         return END
+    return "same_person" if _same_person(turn) is not None else FINISH
+
+
+def _same_person(turn: Turn) -> Contact | None:
+    """A contact on the other channel with this name, role and region: perhaps the sender, joining twice."""
+    invitation = turn.session.get(Invitation, turn.state["invitation"])
+    column = Contact.address_on(turn.inbound.channel)
+    if invitation is None or column is None:
+        return None
+    return turn.session.scalars(
+        select(Contact).where(
+            Contact.active.is_(True),
+            func.lower(Contact.name) == turn.state["name"].lower(),
+            Contact.role == invitation.role,
+            Contact.region_code == invitation.region_code,
+            column.is_(None),
+        )
+    ).first()
+
+
+def _same_person_choices(turn: Turn) -> list[Choice]:
+    return choices_of(turn, "same", ("yes", "no"), "join.same_person")
+
+
+def ask_same_person(turn: Turn) -> None:
+    """The coordinator gave this person a second code: is it to add this channel to their first?"""
+    other = "WhatsApp" if turn.inbound.channel == "telegram" else "Telegram"
+    turn.say("join.same_person.ask", _same_person_choices(turn), name=turn.state["name"], other=other)
+
+
+def take_same_person(turn: Turn) -> str | None:
+    """Yes links this channel to the contact already there; no makes a new contact."""
+    choice = turn.chosen(_same_person_choices(turn))
+    if choice is None:
+        turn.hint("common.pick_option")
+        return STAY
+    turn.state["link"] = value_of(choice) == "yes"
     return FINISH
 
 
@@ -280,6 +318,16 @@ def finish_join(turn: Turn) -> None:
         turn.hint("join.used")
         return
     column = Contact.address_on(turn.inbound.channel)
+    existing = _same_person(turn) if turn.state.get("link") else None
+    if existing is not None:
+        setattr(existing, column.key, turn.inbound.address)  # type: ignore[union-attr]
+        invitation.used_at, invitation.used_by = turn.now, existing.id
+        turn.known_contact(existing)
+        turn.hint("join.linked", name=existing.name)
+        logger.info(
+            "contact %s linked a %s address with a second invitation", existing.id, turn.inbound.channel
+        )
+        return
     contact = Contact(
         name=turn.state["name"],
         role=invitation.role,
@@ -310,6 +358,7 @@ JOIN_FLOW = Flow(
         "code": Step("code", ask_code, take_code, "join.help"),
         "name": Step("name", ask_name, take_name, "join.help"),
         "region": Step("region", ask_region, take_region, "join.help"),
+        "same_person": Step("same_person", ask_same_person, take_same_person, "join.help"),
     },
 )
 
