@@ -50,6 +50,22 @@ def language_of(session: Session, contact: Contact) -> str:
     return "id"
 
 
+def languages_of(session: Session, contacts: list[Contact]) -> dict[int, str]:
+    """language_of for many contacts in one query per channel: contact id -> language, where chosen."""
+    found: dict[int, str] = {}
+    for channel, column in (("whatsapp", "whatsapp"), ("telegram", "telegram_chat_id")):
+        by_address = {getattr(c, column): c.id for c in contacts if getattr(c, column)}
+        addresses = list(by_address)
+        for start in range(0, len(addresses), 500):
+            rows = session.execute(
+                select(Conversation.address, Conversation.language).where(
+                    Conversation.channel == channel, Conversation.address.in_(addresses[start : start + 500])
+                )
+            )
+            found.update({by_address[address]: language for address, language in rows if language})
+    return found
+
+
 def send_to_contact(
     session: Session,
     contact: Contact,

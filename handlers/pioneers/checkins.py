@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from config.catalog import text
 from handlers import report
-from handlers.alerts.delivery import Template, language_of, to_contact
+from handlers.alerts.delivery import Template, language_of, languages_of, to_contact
 from handlers.alerts.policy import Policy
 from handlers.alerts.routing import coordinators_for
 from handlers.commands.arguments import coordinators_region, region_of
@@ -58,19 +58,53 @@ def ask(
     session: Session, contact: Contact, *, now: datetime, policy: Policy, asked_by: Contact | None = None
 ) -> Checkin:
     """Ask one pioneer how their area is, at bulk priority; a question still waiting is asked again."""
-    checkin = open_checkin(session, contact)
-    if checkin is None:
-        checkin = Checkin(
-            contact_id=contact.id,
-            region_code=contact.region_code,
+    return _ask_all(session, [contact], now=now, policy=policy, asked_by=asked_by)[0]
+
+
+def _ask_all(
+    session: Session, pioneers: list[Contact], *, now: datetime, policy: Policy, asked_by: Contact | None
+) -> list[Checkin]:
+    """Ask many at once: a few queries for all of them, so a round of thousands holds the database briefly."""
+    ids = [p.id for p in pioneers]
+    waiting: dict[int, Checkin] = {}
+    for start in range(0, len(ids), 500):
+        for checkin in session.scalars(
+            select(Checkin)
+            .where(
+                Checkin.contact_id.in_(ids[start : start + 500]),
+                Checkin.answered_at.is_(None),
+                Checkin.answer.is_(None),
+            )
+            .order_by(Checkin.id)
+        ):
+            waiting[checkin.contact_id] = checkin
+    fresh = [
+        Checkin(
+            contact_id=p.id,
+            region_code=p.region_code,
             asked_by=asked_by.id if asked_by else None,
             asked_at=now,
         )
-        session.add(checkin)
-        session.flush()
-        _wait_for_answer(session, REMIND, checkin, now=now, policy=policy)
-    _send_question(session, contact, checkin, "checkin.ask", now=now, policy=policy)
-    return checkin
+        for p in pioneers
+        if p.id not in waiting
+    ]
+    session.add_all(fresh)
+    session.flush()
+    languages = languages_of(session, pioneers)
+    with session.no_autoflush:
+        for checkin in fresh:
+            _wait_for_answer(session, REMIND, checkin, now=now, policy=policy)
+            waiting[checkin.contact_id] = checkin
+        for pioneer in pioneers:
+            _send_question(
+                session,
+                pioneer,
+                "checkin.ask",
+                now=now,
+                policy=policy,
+                language=languages.get(pioneer.id, "id"),
+            )
+    return [waiting[p.id] for p in pioneers]
 
 
 def _wait_for_answer(session: Session, kind: str, checkin: Checkin, *, now: datetime, policy: Policy) -> None:
@@ -80,9 +114,15 @@ def _wait_for_answer(session: Session, kind: str, checkin: Checkin, *, now: date
 
 
 def _send_question(
-    session: Session, contact: Contact, checkin: Checkin, key: str, *, now: datetime, policy: Policy
+    session: Session,
+    contact: Contact,
+    key: str,
+    *,
+    now: datetime,
+    policy: Policy,
+    language: str | None = None,
 ) -> None:
-    language = language_of(session, contact)
+    language = language or language_of(session, contact)
     place = region_of(contact.region_code)
     template = Template(
         policy.checkin_template if key == "checkin.ask" else policy.reminder_template,
@@ -119,10 +159,9 @@ def pioneers_in(session: Session, region_code: str) -> list[Contact]:
 def ask_everyone(
     session: Session, region_code: str, *, now: datetime, policy: Policy, asked_by: Contact | None = None
 ) -> int:
-    """A round: every active pioneer in the region is asked; how many."""
+    """A round: every active pioneer in the region (everywhere, for "") is asked; how many."""
     pioneers = pioneers_in(session, region_code) if region_code else _all_pioneers(session)
-    for pioneer in pioneers:
-        ask(session, pioneer, now=now, policy=policy, asked_by=asked_by)
+    _ask_all(session, pioneers, now=now, policy=policy, asked_by=asked_by)
     logger.info("check-in round: %d pioneers asked", len(pioneers))
     return len(pioneers)
 
@@ -341,7 +380,7 @@ def fire(session: Session, timer: Timer, *, now: datetime, policy: Policy) -> No
         return
     if timer.kind == REMIND:
         checkin.reminded_at = now
-        _send_question(session, contact, checkin, "checkin.reminder", now=now, policy=policy)
+        _send_question(session, contact, "checkin.reminder", now=now, policy=policy)
         _wait_for_answer(session, MISS, checkin, now=now, policy=policy)
         return
     checkin.answer = MISSED
