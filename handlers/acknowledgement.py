@@ -10,7 +10,7 @@ from handlers.codes import normalise_code
 from handlers.conversation import Turn
 
 if TYPE_CHECKING:
-    from handlers.commands.table import Command
+    from handlers.commands.command import Command
 
 _TYPED = re.compile(r"^\s*/?(?:tangani|saya\s+tangani)\b\s*(.*)$", re.IGNORECASE)
 

@@ -16,7 +16,7 @@ from handlers import acknowledgement, drafts, language, lexicon, report, story
 from handlers.alerts.policy import Policy
 from handlers.codes import find_code
 from handlers.commands import citizens, table
-from handlers.commands.table import Command
+from handlers.commands.command import Command
 from handlers.conversation import CANCEL, END, FINISH, STAY, Flow, Turn, end_flow
 from handlers.messages import Inbound
 from handlers.outbox import REPLY, enqueue, hurry

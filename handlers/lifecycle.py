@@ -8,11 +8,13 @@ and the reporter hears of it in their language, in plain words, never by whom.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from config.catalog import text
+from handlers.alerts.policy import Policy
 from handlers.messages import Reply
 from handlers.outbox import enqueue
 from models.tables import (
@@ -24,8 +26,10 @@ from models.tables import (
     VERIFIED,
     Contact,
     Conversation,
+    Incident,
     Report,
     ReportEvent,
+    Timer,
 )
 
 logger = logging.getLogger(__name__)
@@ -42,6 +46,8 @@ MOVES: dict[str, tuple[str, ...]] = {
 OPEN = frozenset(status for status, onward in MOVES.items() if onward)
 # A status that ends the follow-up: nothing more is asked of the holder.
 FINAL = frozenset({CLOSED, FALSE_REPORT})
+# The timer that asks the holder of an open report how it goes (handlers/pioneers/tasks.py fires it).
+FOLLOWUP = "followup"
 
 
 def may_move(current: str, to: str) -> bool:
@@ -80,3 +86,14 @@ def move(
         )
     logger.info("report %s moved to %s", report.id, to)
     return True
+
+
+def schedule_followup(session: Session, incident: Incident, now: datetime, policy: Policy) -> None:
+    """The holder will be asked how it goes after FOLLOWUP_HOURS; any earlier question is replaced."""
+    session.execute(
+        update(Timer)
+        .where(Timer.incident_id == incident.id, Timer.kind == FOLLOWUP, Timer.fired_at.is_(None))
+        .values(fired_at=now)
+    )
+    due = now + timedelta(hours=policy.followup_hours)
+    session.add(Timer(kind=FOLLOWUP, incident_id=incident.id, due_at=due, created_at=now))

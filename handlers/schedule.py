@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from config.settings import JAKARTA
-from handlers import drafts
+from handlers import drafts, lifecycle
 from handlers.alerts import escalation
 from handlers.alerts.policy import Policy
 from handlers.pioneers import checkins, tasks
@@ -34,7 +34,7 @@ CHECKIN_ROUND = "checkin"
 
 _FIRE: dict[str, Callable[..., None]] = {
     escalation.ESCALATE: escalation.fire,
-    tasks.FOLLOWUP: tasks.fire,
+    lifecycle.FOLLOWUP: tasks.fire,
     **{kind: checkins.fire for kind in checkins.KINDS},
     **{
         kind: lambda session, timer, *, now, policy: drafts.fire(session, timer, now=now)

@@ -17,7 +17,6 @@ from handlers.alerts.escalation import escalate, schedule_escalation
 from handlers.alerts.policy import Policy
 from handlers.alerts.routing import contacts_in_reach
 from handlers.alerts.wording import alert_values
-from handlers.pioneers import tasks
 from handlers.places import district_of
 from handlers.severity import LEVELS, raise_for_reports
 from models.tables import (
@@ -183,6 +182,6 @@ def acknowledge(
         select(Report).where(Report.incident_id == incident.id, Report.status == RECEIVED)
     ):
         lifecycle.move(session, each, ACKNOWLEDGED, now=now, contact=contact)
-    tasks.schedule_followup(session, incident, now, policy or Policy())
+    lifecycle.schedule_followup(session, incident, now, policy or Policy())
     logger.info("incident %s acknowledged by contact %s", incident.id, contact.id)
     return Acknowledgement("taken_now", code)

@@ -16,7 +16,7 @@ from handlers.messages import Choice
 from models.tables import RECEIVED, Incident, Report
 
 if TYPE_CHECKING:
-    from handlers.commands.table import Command
+    from handlers.commands.command import Command
 
 
 def menu_choices(turn: Turn) -> list[Choice]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from handlers import acknowledgement, lexicon
 from handlers.commands import citizens
+from handlers.commands.command import Command
 from handlers.conversation import Turn
 from handlers.matching import normalise
 from handlers.pioneers import checkins, invitations, tasks
@@ -23,15 +24,6 @@ CITIZEN = "warga"  # anyone writing who is not an active contact
 ANYONE = frozenset({CITIZEN, PELOPOR, FKDM, KOORDINATOR})
 CONTACTS = frozenset({PELOPOR, FKDM, KOORDINATOR})
 COORDINATORS = frozenset({KOORDINATOR})
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """A command someone sent: which one, what followed it, and whether it had a slash."""
-
-    name: str
-    argument: str
-    slash: bool
 
 
 @dataclass(frozen=True)

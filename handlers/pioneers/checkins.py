@@ -28,7 +28,7 @@ from handlers.outbox import ALERT, BULK
 from models.tables import AMAN, MISSED, PELOPOR, RAWAN, WASPADA_AREA, Checkin, Contact, Timer
 
 if TYPE_CHECKING:
-    from handlers.commands.table import Command
+    from handlers.commands.command import Command
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from handlers.messages import Choice
 from models.tables import Contact, Invitation
 
 if TYPE_CHECKING:
-    from handlers.commands.table import Command
+    from handlers.commands.command import Command
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ hears of each change in their own language, never who made it.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
@@ -21,32 +21,21 @@ from handlers.alerts.policy import Policy
 from handlers.alerts.routing import coordinators_for
 from handlers.codes import find_code, normalise_code
 from handlers.conversation import FINISH, STAY, Flow, Step, Turn, start_flow, value_of
+from handlers.lifecycle import FOLLOWUP, schedule_followup
 from handlers.localtime import local_time
 from handlers.messages import Choice, Reply
 from handlers.outbox import ALERT, BULK
 from models.tables import CLOSED, FALSE_REPORT, HANDLING, VERIFIED, Contact, Incident, Report, Timer
 
 if TYPE_CHECKING:
-    from handlers.commands.table import Command
+    from handlers.commands.command import Command
 
 logger = logging.getLogger(__name__)
 
-FOLLOWUP = "followup"
 # What a holder may move a report to with /tindak, in the order they are offered.
 ONWARD = (VERIFIED, FALSE_REPORT, HANDLING, CLOSED)
 MAX_NOTE = 1000
 MOST_LISTED = 10
-
-
-def schedule_followup(session: Session, incident: Incident, now: datetime, policy: Policy) -> None:
-    """The holder will be asked how it goes after FOLLOWUP_HOURS; any earlier question is replaced."""
-    session.execute(
-        update(Timer)
-        .where(Timer.incident_id == incident.id, Timer.kind == FOLLOWUP, Timer.fired_at.is_(None))
-        .values(fired_at=now)
-    )
-    due = now + timedelta(hours=policy.followup_hours)
-    session.add(Timer(kind=FOLLOWUP, incident_id=incident.id, due_at=due, created_at=now))
 
 
 def open_reports(session: Session, incident: Incident) -> list[Report]:
