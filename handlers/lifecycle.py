@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 # Each status and where a report may go from it. A report found false can still be closed with a note.
 MOVES: dict[str, tuple[str, ...]] = {
-    RECEIVED: (ACKNOWLEDGED,),
+    RECEIVED: (ACKNOWLEDGED, CLOSED),  # a coordinator may close what nobody took (/tutup)
     ACKNOWLEDGED: (VERIFIED, FALSE_REPORT, HANDLING, CLOSED),
     VERIFIED: (HANDLING, CLOSED),
     HANDLING: (CLOSED,),
@@ -48,6 +48,28 @@ OPEN = frozenset(status for status, onward in MOVES.items() if onward)
 FINAL = frozenset({CLOSED, FALSE_REPORT})
 # The timer that asks the holder of an open report how it goes (handlers/pioneers/tasks.py fires it).
 FOLLOWUP = "followup"
+
+
+def tell_reporter(session: Session, report: Report, key: str, *, now: datetime) -> None:
+    """The reporter hears of a change in their language: what happened, never who did it or their note."""
+    reporter = session.get(Conversation, report.conversation_id)
+    if reporter is not None:
+        enqueue(
+            session,
+            channel=reporter.channel,
+            address=reporter.address,
+            reply=Reply(text(reporter.language, key, code=report.code)),
+            now=now,
+            purpose="status",
+            report_id=report.id,
+        )
+
+
+def stop_timers(session: Session, incident: Incident, now: datetime) -> None:
+    """Nothing more is due for an incident closed: no escalation, no follow-up."""
+    session.execute(
+        update(Timer).where(Timer.incident_id == incident.id, Timer.fired_at.is_(None)).values(fired_at=now)
+    )
 
 
 def may_move(current: str, to: str) -> bool:
@@ -73,17 +95,7 @@ def move(
             report_id=report.id, status=to, note=note, contact_id=contact.id if contact else None, at=now
         )
     )
-    reporter = session.get(Conversation, report.conversation_id)
-    if reporter is not None:  # the status only: a note may name the pioneer, who stays unknown to them
-        enqueue(
-            session,
-            channel=reporter.channel,
-            address=reporter.address,
-            reply=Reply(text(reporter.language, f"report_update.{to}", code=report.code)),
-            now=now,
-            purpose="status",
-            report_id=report.id,
-        )
+    tell_reporter(session, report, f"report_update.{to}", now=now)
     logger.info("report %s moved to %s", report.id, to)
     return True
 

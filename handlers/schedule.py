@@ -22,6 +22,7 @@ from config.settings import JAKARTA
 from handlers import drafts, lifecycle
 from handlers.alerts import escalation
 from handlers.alerts.policy import Policy
+from handlers.coordinators import broadcast
 from handlers.pioneers import checkins, tasks
 from models.db import Database
 from models.tables import Schedule, Timer
@@ -35,6 +36,7 @@ CHECKIN_ROUND = "checkin"
 _FIRE: dict[str, Callable[..., None]] = {
     escalation.ESCALATE: escalation.fire,
     lifecycle.FOLLOWUP: tasks.fire,
+    broadcast.SUMMARY: broadcast.fire,
     **{kind: checkins.fire for kind in checkins.KINDS},
     **{
         kind: lambda session, timer, *, now, policy: drafts.fire(session, timer, now=now)

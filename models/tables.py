@@ -98,6 +98,8 @@ class Report(Base):
     """What a citizen reported; the reporter is only a link to their conversation, never copied here."""
 
     __tablename__ = "reports"
+    # A region's picture: its reports of the last days (handlers/coordinators/summary.py).
+    __table_args__ = (Index("ix_reports_region_created", "region_code", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
@@ -174,6 +176,8 @@ class Timer(Base):
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
     # For check-in reminders: which question is waiting for an answer.
     checkin_id: Mapped[int | None] = mapped_column(ForeignKey("checkins.id"), index=True)
+    # For a broadcast's summary to the coordinator who sent it.
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"))
     due_at: Mapped[datetime]
     fired_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -212,6 +216,7 @@ class OutboxMessage(Base):
     report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
 
@@ -239,6 +244,8 @@ class ReportEvent(Base):
     status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    # For an assignment by a coordinator: the contact who now holds the report.
+    assigned_to: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -286,3 +293,30 @@ class Schedule(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_due_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """A coordinator's command: who, what, on what, when; kept for accountability, never logged."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    command: Mapped[str] = mapped_column(String(32))
+    argument: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Broadcast(Base):
+    """A coordinator's message to the pioneers (and forum members) of a region, summed up afterwards."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    region_code: Mapped[str] = mapped_column(String(16))
+    with_forum: Mapped[bool] = mapped_column(default=False)
+    text: Mapped[str] = mapped_column(Text)
+    recipients: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    summarized_at: Mapped[datetime | None]

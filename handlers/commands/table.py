@@ -16,9 +16,10 @@ from handlers import acknowledgement, lexicon
 from handlers.commands import citizens
 from handlers.commands.command import Command
 from handlers.conversation import Turn
+from handlers.coordinators import broadcast, reports, roster, summary
 from handlers.matching import normalise
 from handlers.pioneers import checkins, invitations, tasks
-from models.tables import FKDM, KOORDINATOR, PELOPOR
+from models.tables import FKDM, KOORDINATOR, PELOPOR, AuditEntry
 
 CITIZEN = "warga"  # anyone writing who is not an active contact
 ANYONE = frozenset({CITIZEN, PELOPOR, FKDM, KOORDINATOR})
@@ -93,6 +94,21 @@ ROWS: tuple[Row, ...] = (
         COORDINATORS,
         invitations.run_deactivate,
     ),
+    Row("summary", {"id": ("ringkasan",), "en": ("summary",)}, COORDINATORS, summary.run_summary),
+    Row("detail", {"id": ("laporan",), "en": ("details",)}, COORDINATORS, reports.run_detail),
+    Row("open", {"id": ("terbuka",), "en": ("open",)}, COORDINATORS, reports.run_open),
+    Row("assign", {"id": ("tugaskan",), "en": ("assign",)}, COORDINATORS, reports.run_assign),
+    Row("close", {"id": ("tutup",), "en": ("close",)}, COORDINATORS, reports.run_close),
+    Row(
+        "roster", {"id": ("pelopor", "daftar pelopor"), "en": ("pioneers",)}, COORDINATORS, roster.run_roster
+    ),
+    Row("broadcast", {"id": ("siaran",), "en": ("broadcast",)}, COORDINATORS, broadcast.run_broadcast),
+    Row(
+        "broadcast_all",
+        {"id": ("siaran+",), "en": ("broadcast+",)},
+        COORDINATORS,
+        broadcast.run_broadcast_all,
+    ),
     Row(
         "help",
         {"id": ("bantuan", "bantu", "tolong", "info"), "en": ("help",)},
@@ -102,17 +118,31 @@ ROWS: tuple[Row, ...] = (
 )
 BY_NAME = {row.name: row for row in ROWS}
 # Commands whose words are followed by more: a message that starts with one is never read as a story.
-ARGUMENT_TAKERS = frozenset({"join", "ack", "act", "invite", "check_area", "deactivate", "status"})
+ARGUMENT_TAKERS = frozenset(
+    {"join", "ack", "act", "invite", "check_area", "deactivate", "status", "assign", "close", "broadcast"}
+)
+# One word, two commands: "laporan" starts a report, but "laporan KODE" from a coordinator shows its details.
+WITH_ARGUMENT_FOR_WHO_MAY = {"report": "detail"}
 # Words that still act as commands in the middle of a flow, when they are the whole message.
 MID_FLOW = ("cancel", "help")
 
 
 def _words() -> dict[str, str]:
-    """Every word of every language, to the command it calls."""
-    return {word: row.name for row in ROWS for words in row.words.values() for word in words}
+    """Every word of every language, to the command it calls; the first row that has a word keeps it."""
+    found: dict[str, str] = {}
+    for row in ROWS:
+        for words in row.words.values():
+            for word in words:
+                found.setdefault(word, row.name)
+    return found
 
 
 WORDS = _words()
+
+
+def _word(raw: str) -> str | None:
+    """The command a word calls, as typed ('siaran+') or normalised ('Lapor!' -> 'lapor')."""
+    return WORDS.get(raw.lower()) or WORDS.get(normalise(raw))
 
 
 def role_of(turn: Turn) -> str:
@@ -131,8 +161,7 @@ def parse_command(text: str, *, in_flow: bool) -> Command | None:
     stripped = text.strip()
     if stripped.startswith("/"):
         head, _, argument = stripped[1:].partition(" ")
-        word = normalise(head.split("@", 1)[0])
-        return Command(WORDS.get(word, "unknown"), argument.strip(), True)
+        return Command(_word(head.split("@", 1)[0]) or "unknown", argument.strip(), True)
     whole = normalise(stripped)
     if in_flow:
         name = WORDS.get(whole)
@@ -145,7 +174,7 @@ def parse_command(text: str, *, in_flow: bool) -> Command | None:
     head, _, argument = stripped.partition(" ")
     for length in (2, 1):  # "cek wilayah 35.09", then "daftar AB12-CD34"
         words = stripped.split()
-        if len(words) >= length and (name := WORDS.get(normalise(" ".join(words[:length])))):
+        if len(words) >= length and (name := _word(" ".join(words[:length]))):
             return Command(name, " ".join(words[length:]), False)
     if len(whole.split()) <= 3:
         close = difflib.get_close_matches(normalise(head), list(WORDS), n=1, cutoff=0.8)
@@ -156,9 +185,19 @@ def parse_command(text: str, *, in_flow: bool) -> Command | None:
 
 def run_command(turn: Turn, command: Command) -> None:
     """Carry out a command, or refuse it as unknown when the sender may not use it."""
+    instead = WITH_ARGUMENT_FOR_WHO_MAY.get(command.name)
+    if instead and command.argument and may_use(turn, instead):
+        command = Command(instead, command.argument, command.slash)
     if not may_use(turn, command.name):
         turn.say("common.unknown_command", citizens.menu_choices(turn))
         return
+    if turn.contact is not None and turn.contact.role == KOORDINATOR:
+        # Who did what, on what, when: every coordinator's command, for accountability.
+        turn.session.add(
+            AuditEntry(
+                contact_id=turn.contact.id, command=command.name, argument=command.argument[:500], at=turn.now
+            )
+        )
     BY_NAME[command.name].run(turn, command)
 
 

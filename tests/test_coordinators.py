@@ -1,0 +1,204 @@
+"""Coordinators steer their region by chat: its picture, its reports, its pioneers, a broadcast.
+
+The permission matrix first: every coordinator command against a citizen, a pioneer, a forum member and
+coordinators of a province, a regency and a district. Then each command as a coordinator uses it, checked
+by what they read, what the reporter and the pioneers read, and what is in the database.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from chat import Chat
+from sqlalchemy import select
+
+from handlers.alerts.policy import Policy
+from handlers.coordinators.summary import picture
+from handlers.schedule import fire_due_timers
+from models.base import utcnow
+from models.db import Database
+from models.tables import AuditEntry, Checkin, Contact, OutboxMessage, Report, ReportEvent
+
+PEOPLE = [
+    # name, role, region, telegram chat id
+    ("Koordinator Jatim", "koordinator", "35", "9035"),
+    ("Koordinator Jember", "koordinator", "35.09", "9009"),
+    ("Koordinator Sumbersari", "koordinator", "35.09.21", "9021"),
+    ("Pak Budi", "pelopor", "35.09.21", "3001"),
+    ("Bu Dewi", "pelopor", "35.09.21", "3002"),
+    ("Budi Santoso", "pelopor", "35.09.20", "3003"),
+    ("FKDM Sumbersari", "fkdm", "35.09.21", "4001"),
+    ("Pelopor Lumajang", "pelopor", "35.08.01", "3004"),
+]
+COMMANDS = [
+    "/ringkasan",
+    "/laporan {code}",
+    "/terbuka",
+    "/tugaskan {code} Budi",
+    "/tutup {code} sudah damai",
+    "/pelopor",
+    "/siaran 35.09.21 mohon pantau malam ini",
+    "/siaran+ 35.09.21 mohon pantau malam ini",
+]
+
+
+@pytest.fixture
+def people(db: Database) -> dict[str, Chat]:
+    with db.transaction() as session:
+        session.add_all(
+            Contact(name=name, role=role, region_code=region, telegram_chat_id=chat)
+            for name, role, region, chat in PEOPLE
+        )
+    return {name: Chat(db, channel="telegram", address=chat) for name, _, _, chat in PEOPLE}
+
+
+def file_report(
+    db: Database,
+    address: str = "+6281299990000",
+    place: str = "desa karangrejo kec sumbersari jember",
+    contact: str = "anonim",
+) -> str:
+    citizen = Chat(db, channel="whatsapp", address=address)
+    citizen.say(
+        "lapor", "tawuran", place, "ya", "hari ini", "pelajar dua sekolah saling ejek di media sosial",
+        "puluhan", "ga ada", "ga ada", "lewati", contact,
+    )  # fmt: skip
+    replies = citizen.send("kirim")
+    return next(w for r in replies for w in r.split() if w.startswith("LPR-")).strip(".")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_only_coordinators_may_and_nobody_else_learns_the_command_exists(
+    db: Database, people: dict[str, Chat], command: str
+) -> None:
+    code = file_report(db)
+    typed = command.format(code=code)
+    unknown = Chat(db, channel="telegram", address="5554").send("/perintahngawur")
+    for chat in (people["Pak Budi"], people["FKDM Sumbersari"], Chat(db, channel="telegram", address="5555")):
+        chat.replies()
+        answer = chat.send(typed)
+        if typed.startswith("/laporan"):  # "laporan" starts a report for everyone else; nothing is shown
+            assert "Apa jenis kejadiannya?" in answer[-1] and "saling ejek" not in " ".join(answer)
+        else:
+            assert answer == unknown, (chat.address, typed, answer)
+    for name in ("Koordinator Jatim", "Koordinator Jember", "Koordinator Sumbersari"):
+        chat = people[name]
+        chat.replies()
+        answer = " ".join(chat.send(typed))
+        assert "tidak dikenal" not in answer, (name, typed, answer)
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["/ringkasan 35.08", "/terbuka 35.08", "/pelopor 35.08", "/siaran 35.08 halo", "/laporan {code}"],
+)
+def test_a_regency_coordinator_cannot_look_into_the_next_regency(
+    db: Database, people: dict[str, Chat], command: str
+) -> None:
+    code = file_report(db, place="kec sumbersari jember")
+    jember = people["Koordinator Jember"]
+    jember.replies()
+    lumajang_code = file_report(db, address="+6281299990001", place="kec tempursari lumajang")
+    answer = " ".join(jember.send(command.format(code=lumajang_code)))
+    assert "hanya dapat mengundang untuk wilayah Anda sendiri" in answer or "tidak ditemukan" in answer, (
+        answer
+    )
+    assert "Tempursari" not in answer and code not in answer
+    sumbersari = people["Koordinator Sumbersari"]
+    assert "hanya dapat" in " ".join(sumbersari.send("/ringkasan 35.09"))
+
+
+def test_the_summary_adds_up(db: Database, people: dict[str, Chat]) -> None:
+    codes = [file_report(db, address=f"+62812999900{n:02d}") for n in range(3)]
+    file_report(db, address="+6281299990050", place="kel patrang kec patrang jember")
+    people["Pak Budi"].send(f"tangani {codes[0]}")
+    with db.transaction() as session:
+        session.add(
+            Checkin(
+                contact_id=4, region_code="35.09.21", asked_at=utcnow(), answered_at=utcnow(), answer="rawan"
+            )
+        )
+    summary = people["Koordinator Jember"].send("/ringkasan")[-1]
+    assert summary.startswith("Ringkasan Kabupaten Jember, Jawa Timur, 7 hari terakhir")
+    assert "Laporan: 4" in summary and "Kecamatan terbanyak: Sumbersari 3 · Patrang 1" in summary
+    assert "rawan 1" in summary and len(summary.splitlines()) <= 10
+    with db.transaction() as session:
+        seen = picture(session, "35.09", utcnow() - timedelta(days=7))
+        total = session.query(Report).count()
+        levels = session.scalars(select(Report.level).where(Report.region_code.like("35.09.21%"))).all()
+    assert seen.total == total == 4
+    for counts in (seen.by_status, seen.by_level, seen.by_category):
+        assert sum(counts.values()) == seen.total
+    assert sum(seen.by_district.values()) == seen.total
+    weight = {"normal": 1, "waspada": 2, "siaga": 4, "awas": 8}
+    assert seen.tension["35.09.21"] == sum(weight[level] for level in levels) + 4  # Pak Budi's rawan adds 4
+
+
+def test_the_detail_shows_the_timeline_and_the_reporters_contact_only_where_agreed(
+    db: Database, people: dict[str, Chat]
+) -> None:
+    anonymous = file_report(db)
+    direct = file_report(db, address="+6281299990077", contact="boleh dihubungi")
+    people["Pak Budi"].send(f"tangani {anonymous}")
+    shown = people["Koordinator Sumbersari"].send(f"/laporan {anonymous}")[-1]
+    assert f"Laporan {anonymous}" in shown and "Linimasa:" in shown
+    assert "peringatan ke Pak Budi (pelopor)" in shown and "oleh Pak Budi" in shown
+    assert "anonim; tidak ingin dihubungi" in shown and "+62812999900" not in shown
+    contactable = people["Koordinator Sumbersari"].send(f"laporan {direct}")[-1]
+    assert "boleh dihubungi langsung, whatsapp +6281299990077" in contactable
+
+
+def test_assigning_and_closing_tell_the_reporter_never_who(db: Database, people: dict[str, Chat]) -> None:
+    code = file_report(db)
+    reporter = Chat(db, channel="whatsapp", address="+6281299990000")
+    reporter.replies()
+    coordinator = people["Koordinator Jember"]
+    asked = coordinator.send(f"/tugaskan {code} Budi")[-1]
+    assert "Ada beberapa pelopor" in asked and coordinator.labels == ["4 Pak Budi", "6 Budi Santoso"]
+    assert "sekarang ditangani oleh Pak Budi" in coordinator.send(choice=f"cmd:assign:{code} 4")[-1]
+    assert any(
+        f"ditugaskan koordinator untuk menangani laporan {code}" in t for t in people["Pak Budi"].replies()
+    )
+    [told] = reporter.replies()
+    assert "sedang ditangani petugas" in told and "Budi" not in told
+    assert "ditutup" in coordinator.send(f"/tutup {code} sudah dimediasi, kedua pihak sepakat")[-1]
+    [closed] = reporter.replies()
+    assert "penanganan sudah selesai" in closed and "dimediasi" not in closed
+    with db.transaction() as session:
+        events = session.execute(select(ReportEvent.status, ReportEvent.assigned_to, ReportEvent.note)).all()
+        audit = session.scalars(select(AuditEntry.command)).all()
+    assert [e.status for e in events] == ["acknowledged", "acknowledged", "closed"]
+    assert events[1].assigned_to == 4 and events[2].note == "sudah dimediasi, kedua pihak sepakat"
+    assert audit == ["assign", "assign", "close"]
+
+
+def test_open_reports_come_in_pages_oldest_first(db: Database, people: dict[str, Chat]) -> None:
+    codes = [file_report(db, address=f"+628129999{n:04d}") for n in range(12)]
+    coordinator = people["Koordinator Sumbersari"]
+    first = coordinator.send("/terbuka")[-1]
+    assert (
+        "Laporan terbuka di Sumbersari, Kabupaten Jember, Jawa Timur: 12" in first
+        and "(halaman 1/2)" in first
+    )
+    assert first.index(codes[0]) < first.index(codes[9]) and codes[10] not in first
+    second = coordinator.send(choice=coordinator.last_choices[-1][0])[-1]
+    assert "(halaman 2/2)" in second and codes[11] in second
+
+
+def test_the_roster_and_a_broadcast_with_its_summary(db: Database, people: dict[str, Chat]) -> None:
+    coordinator = people["Koordinator Sumbersari"]
+    roster = coordinator.send("/pelopor")[-1]
+    assert "Pelopor di Sumbersari, Kabupaten Jember, Jawa Timur: 2" in roster
+    assert "Pak Budi" in roster and "belum pernah memberi kabar" in roster and "Telegram" in roster
+    assert (
+        "Pesan sedang dikirim kepada 3 pelopor dan anggota FKDM"
+        in coordinator.send("/siaran+ 35.09.21 Mohon pantau kegiatan malam ini")[-1]
+    )
+    assert "Mohon pantau kegiatan malam ini" in people["FKDM Sumbersari"].replies()[-1]
+    with db.transaction() as session:
+        for row in session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "broadcast")):
+            row.status = "sent"
+            row.attempts = 1
+    fire_due_timers(db, now=utcnow() + timedelta(minutes=6), policy=Policy())
+    assert "3 penerima — terkirim 3" in coordinator.replies()[-1]
