@@ -57,7 +57,8 @@ def whatsapp_sender(settings: Settings) -> Sender:
 
     client = make_client(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url)
     callback = f"{settings.public_url}/whatsapp/status" if settings.public_url else None
-    return WhatsAppSender(client, settings.twilio_whatsapp_from, callback)
+    media = f"{settings.public_url}/media" if settings.public_url else None
+    return WhatsAppSender(client, settings.twilio_whatsapp_from, callback, media)
 
 
 def senders_for(settings: Settings) -> dict[str, Sender]:
@@ -94,6 +95,7 @@ def build(settings: Settings, senders: dict[str, Sender], receiving: str = "") -
         checkin_template=settings.twilio_template_checkin,
         reminder_template=settings.twilio_template_reminder,
         whatsapp_number=settings.twilio_whatsapp_from.removeprefix("whatsapp:"),
+        media_dir=settings.media_dir,
     )
     app = App(settings=settings, db=db, engine=Engine(db, policy=policy), dispatcher=dispatcher)
     app.engine.notify = app.wake_dispatcher

@@ -17,11 +17,11 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
-from bot.channels.base import Failed, Moved, Outcome, Outgoing, Retry, Sender, Sent
+from bot.channels.base import Attachment, Failed, Moved, Outcome, Outgoing, Retry, Sender, Sent
 from bot.limits import Limits, PriorityGate, RateLimiter, SharedRate
 from models.base import utcnow
 from models.db import Database
-from models.tables import FAILED, PENDING, SENDING, SENT, Contact, Conversation, OutboxMessage
+from models.tables import FAILED, PENDING, SENDING, SENT, Contact, Conversation, Document, OutboxMessage
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,6 +53,7 @@ CLAIMED_COLUMNS = (
     OutboxMessage.priority,
     OutboxMessage.template_sid,
     OutboxMessage.template_variables,
+    OutboxMessage.document_id,
 )
 
 
@@ -140,6 +141,9 @@ class Dispatcher:
                 # Leave the loaded rows as read, so `attempts` below counts this try once, not twice.
                 .execution_options(synchronize_session=False)
             )
+        attachments = _attachments(
+            session, {r.document_id for g in groups.values() for r in g if r.document_id}
+        )
         return [
             [
                 Outgoing(
@@ -153,6 +157,7 @@ class Dispatcher:
                     priority=r.priority,
                     template_sid=r.template_sid,
                     template_variables=r.template_variables,
+                    attachment=attachments.get(r.document_id) if r.document_id else None,
                 )
                 for r in group
             ]
@@ -490,3 +495,13 @@ class Dispatcher:
                 # Not cleared here: a wake that came after the last claim must not be lost.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=idle_seconds)
+
+
+def _attachments(session: Session, ids: set[int]) -> dict[int, Attachment]:
+    """The files claimed messages carry, in one query."""
+    if not ids:
+        return {}
+    return {
+        d.id: Attachment(d.path, d.filename, d.content_type, d.token)
+        for d in session.scalars(select(Document).where(Document.id.in_(ids)))
+    }

@@ -12,13 +12,15 @@ from sqlalchemy import func, select, text, update
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from telegram import Bot
 
 from bot import polling, timers
 from bot.app import App
 from bot.channels import telegram, whatsapp
+from handlers import documents
+from models.base import utcnow
 from models.tables import PENDING, OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -100,6 +102,14 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
                 await asyncio.sleep(0.05)
         return Response(status_code=204)
 
+    async def media(request: Request) -> Response:
+        """A file we send on WhatsApp, for Twilio to fetch: only by its token, only until it expires."""
+        token = request.path_params["token"]
+        found = await run_in_threadpool(served_document, app, token)
+        if found is None:
+            return Response(status_code=404)
+        return FileResponse(found[0], media_type=found[1], filename=found[2])
+
     async def healthz(_request: Request) -> Response:
         try:
             pending = await run_in_threadpool(outbox_backlog, app)
@@ -136,6 +146,7 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
             Route("/whatsapp/webhook", whatsapp_webhook, methods=["POST"]),
             Route("/whatsapp/status", whatsapp_status, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/media/{token}", media, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
@@ -163,6 +174,13 @@ def record_delivery(app: App, provider_id: str, state: str, error_code: str | No
             .values(delivery_status=value)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def served_document(app: App, token: str) -> tuple[str, str, str] | None:
+    """Path, content type and name of the file a token opens, while it has not expired."""
+    with app.db.transaction() as session:
+        found = documents.served(session, token, utcnow())
+        return (found.path, found.content_type, found.filename) if found else None
 
 
 def outbox_backlog(app: App) -> int:

@@ -107,6 +107,8 @@ class Settings:
     followup_escalate_after: int = 3
     twilio_template_checkin: str = ""
     twilio_template_reminder: str = ""
+    # Where exports and charts are written before they are sent (and served to Twilio at /media/...).
+    media_dir: str = "media"
     log_level: str = "INFO"
 
     @classmethod
@@ -146,6 +148,7 @@ class Settings:
             followup_escalate_after=_int(env, "FOLLOWUP_ESCALATE_AFTER", 3),
             twilio_template_checkin=env.get("TWILIO_TEMPLATE_CHECKIN", ""),
             twilio_template_reminder=env.get("TWILIO_TEMPLATE_REMINDER", ""),
+            media_dir=env.get("MEDIA_DIR") or "media",
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
         )
 

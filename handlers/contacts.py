@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from config.catalog import DEFAULT_LANGUAGE, text
 from handlers.places import place, resolve
+from handlers.spreadsheet import safe_cell
 from models.db import Database
 from models.tables import Contact
 
@@ -132,7 +133,8 @@ def export_contacts(db: Database, out: TextIO) -> int:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(HEADER)
     writer.writerows(
-        [c.name, c.role, c.region_code, c.telegram_chat_id or "", c.whatsapp or ""] for c in contacts
+        [safe_cell(v) for v in (c.name, c.role, c.region_code, c.telegram_chat_id, c.whatsapp)]
+        for c in contacts
     )
     logger.info("contacts exported: %d rows", len(contacts))
     return len(contacts)

@@ -69,6 +69,10 @@ class Turn:
         self.replies.append(Reply(body, tuple(choices)))
         self.offered = list(choices)
 
+    def send_file(self, body: str, document_id: int) -> None:
+        """Queue a file (an export, a chart) with its caption."""
+        self.replies.append(Reply(body, (), document_id))
+
     def hint(self, key: str, **values: object) -> None:
         """A short note before the same question is asked again."""
         self.replies.append(Reply(self.t(key, **values)))

@@ -19,6 +19,8 @@ class Reply:
 
     text: str
     choices: tuple[Choice, ...] = ()
+    # A file sent with the text (handlers/documents.py): an export or a chart.
+    document_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ def enqueue(
         report_id=report_id,
         incident_id=incident_id,
         contact_id=contact_id,
+        document_id=reply.document_id,
         created_at=now,
         next_attempt_at=now,
     )

@@ -7,6 +7,9 @@ by what they read, what the reporter and the pioneers read, and what is in the d
 
 from __future__ import annotations
 
+import csv
+import io
+import struct
 from datetime import timedelta
 
 import pytest
@@ -14,11 +17,12 @@ from chat import Chat
 from sqlalchemy import select
 
 from handlers.alerts.policy import Policy
+from handlers.contacts import export_contacts
 from handlers.coordinators.summary import picture
 from handlers.schedule import fire_due_timers
 from models.base import utcnow
 from models.db import Database
-from models.tables import AuditEntry, Checkin, Contact, OutboxMessage, Report, ReportEvent
+from models.tables import AuditEntry, Checkin, Contact, Document, OutboxMessage, Report, ReportEvent
 
 PEOPLE = [
     # name, role, region, telegram chat id
@@ -202,3 +206,65 @@ def test_the_roster_and_a_broadcast_with_its_summary(db: Database, people: dict[
             row.attempts = 1
     fire_due_timers(db, now=utcnow() + timedelta(minutes=6), policy=Policy())
     assert "3 penerima — terkirim 3" in coordinator.replies()[-1]
+
+
+def test_the_export_matches_the_data_and_its_formula_cells_are_escaped(
+    db: Database,
+    people: dict[str, Chat],
+    tmp_path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    codes = [file_report(db, address=f"+62812999901{n:02d}") for n in range(4)]
+    file_report(db, address="+6281299990199", place="kec tempursari lumajang")  # outside Jember
+    with db.transaction() as session:
+        session.execute(
+            Report.__table__.update()
+            .where(Report.code == codes[0])
+            .values(description='=HYPERLINK("http://x.example","klik")')
+        )
+    people["Koordinator Jember"].replies()  # the alerts
+    [caption] = people["Koordinator Jember"].send("/ekspor 35.09 30")
+    assert "4 laporan" in caption
+    with db.transaction() as session:
+        document = session.scalars(select(Document)).one()
+        path, name = document.path, document.filename
+    assert name == "laporan-35.09-30hari.csv"
+    with open(path, encoding="utf-8", newline="") as file:
+        table = list(csv.reader(file))
+    assert table[0][:4] == ["kode", "tanggal", "waktu_kejadian", "provinsi_kode"]
+    assert table[1][:4] == ["#meta+id", "#date+reported", "#date+occurred+text", "#adm1+code"]
+    body = {row[0]: row for row in table[2:]}
+    assert sorted(body) == sorted(codes)
+    assert body[codes[0]][-1].startswith("'=HYPERLINK")
+    assert body[codes[1]][7:11] == ["35.09.21", "Sumbersari", "35.09.21.1004", "Karangrejo"]
+
+
+def test_export_contacts_escapes_formula_names(db: Database) -> None:
+    with db.transaction() as session:
+        session.add(
+            Contact(
+                name='=HYPERLINK("x")', role="pelopor", region_code="35.09.21", telegram_chat_id="-1001234"
+            )
+        )
+    out = io.StringIO()
+    export_contacts(db, out)
+    [row] = list(csv.reader(io.StringIO(out.getvalue())))[1:]
+    assert row[0] == '\'=HYPERLINK("x")' and row[3] == "-1001234"  # a negative chat id stays a number
+
+
+def test_the_chart_is_a_png_for_a_phone_screen(
+    db: Database, people: dict[str, Chat], tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    file_report(db)
+    people["Koordinator Sumbersari"].replies()
+    [caption] = people["Koordinator Sumbersari"].send("/grafik")
+    assert caption.startswith("Grafik laporan Sumbersari")
+    with db.transaction() as session:
+        document = session.scalars(select(Document)).one()
+    with open(document.path, "rb") as file:
+        head = file.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", head[16:24]) == (1080, 1350)
+    assert document.content_type == "image/png" and len(document.token) >= 43

@@ -7,6 +7,16 @@ from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file to send with the message: where it is, what to call it, and its token for a media URL."""
+
+    path: str
+    filename: str
+    content_type: str
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     """A message taken from the outbox, as a channel needs it to send."""
 
@@ -21,6 +31,7 @@ class Outgoing:
     priority: int = 0
     template_sid: str | None = None
     template_variables: dict[str, str] | None = None
+    attachment: Attachment | None = None
 
 
 @dataclass(frozen=True, slots=True)

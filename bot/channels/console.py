@@ -27,5 +27,7 @@ class ConsoleSender:
 
     async def send(self, message: Outgoing) -> Outcome:
         self.out.write("\n" + numbered(message.text, message.choices) + "\n")
+        if message.attachment is not None:
+            self.out.write(f"[{message.attachment.filename}: {message.attachment.path}]\n")
         self.out.flush()
         return Sent(provider_id=None)

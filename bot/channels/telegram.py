@@ -11,7 +11,7 @@ from typing import Any
 # Opt in to python-telegram-bot's coming behaviour (retry_after as a timedelta); _seconds reads both.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 CHANNEL = "telegram"
 # The updates the bot asks Telegram for; everything else is never delivered.
 ALLOWED_UPDATES = ["message", "callback_query"]
+# Telegram's longest caption under a photo or a document.
+CAPTION_LIMIT = 1024
 
 
 def parse_update(update: Update) -> Inbound | None:
@@ -91,9 +93,12 @@ class TelegramSender:
 
     async def send(self, message: Outgoing) -> Outcome:
         try:
-            sent = await self.bot.send_message(
-                chat_id=message.address, text=message.text, reply_markup=keyboard(message.choices)
-            )
+            if message.attachment is not None:
+                sent = await self._send_file(message)
+            else:
+                sent = await self.bot.send_message(
+                    chat_id=message.address, text=message.text, reply_markup=keyboard(message.choices)
+                )
         except RetryAfter as error:
             return Retry("telegram 429 flood control", after=_seconds(error.retry_after))
         except ChatMigrated as error:
@@ -111,6 +116,18 @@ class TelegramSender:
         except TelegramError as error:
             return Retry(f"telegram error: {error.message}")
         return Sent(str(sent.message_id))
+
+    async def _send_file(self, message: Outgoing) -> Message:
+        """A chart as a photo, anything else as a document, the text as its caption."""
+        attachment = message.attachment
+        assert attachment is not None
+        caption = message.text[:CAPTION_LIMIT]
+        with open(attachment.path, "rb") as file:
+            if attachment.content_type.startswith("image/"):
+                return await self.bot.send_photo(chat_id=message.address, photo=file, caption=caption)
+            return await self.bot.send_document(
+                chat_id=message.address, document=file, filename=attachment.filename, caption=caption
+            )
 
 
 async def acknowledge_button(bot: Bot, update: Update) -> None:

@@ -110,13 +110,21 @@ class WhatsAppSender:
 
     channel = CHANNEL
 
-    def __init__(self, client: Client, sender: str, status_callback: str | None = None) -> None:
+    def __init__(
+        self, client: Client, sender: str, status_callback: str | None = None, media_url: str | None = None
+    ) -> None:
         self.client = client
         self.sender = sender
         self.status_callback = status_callback
+        # Where Twilio fetches the files we send: PUBLIC_URL/media, served by the web process.
+        self.media_url = media_url
 
-    def _create(self, to: str, body: str | None, template: tuple[str, str] | None = None) -> str:
-        kwargs = {"status_callback": self.status_callback} if self.status_callback else {}
+    def _create(
+        self, to: str, body: str | None, template: tuple[str, str] | None = None, media: str | None = None
+    ) -> str:
+        kwargs: dict[str, object] = {"status_callback": self.status_callback} if self.status_callback else {}
+        if media is not None:
+            kwargs["media_url"] = [media]
         if template is not None:
             # Outside the 24-hour window only a pre-approved template may be sent.
             kwargs.update(content_sid=template[0], content_variables=template[1])
@@ -132,6 +140,13 @@ class WhatsAppSender:
                 sid = await asyncio.to_thread(
                     self._create, message.address, None, (message.template_sid, variables)
                 )
+                return Sent(sid)
+            if message.attachment is not None:
+                if self.media_url is None:
+                    return Failed("whatsapp media needs PUBLIC_URL, where Twilio fetches the file")
+                link = f"{self.media_url}/{message.attachment.token}"
+                body = split_body(message.text)[0]
+                sid = await asyncio.to_thread(self._create, message.address, body, None, link)
                 return Sent(sid)
             for part in split_body(numbered(message.text, message.choices)):
                 sid = await asyncio.to_thread(self._create, message.address, part)

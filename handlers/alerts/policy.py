@@ -31,6 +31,8 @@ class Policy:
     followup_escalate_after: int = 3
     # WhatsApp templates for check-in questions and reminders outside the 24-hour window.
     checkin_template: str = ""
+    # Where exports and charts are written (MEDIA_DIR).
+    media_dir: str = "media"
     # The bot's own WhatsApp number, told in invitations (TWILIO_WHATSAPP_FROM without "whatsapp:").
     whatsapp_number: str = ""
     reminder_template: str = ""

@@ -16,7 +16,7 @@ from handlers import acknowledgement, lexicon
 from handlers.commands import citizens
 from handlers.commands.command import Command
 from handlers.conversation import Turn
-from handlers.coordinators import broadcast, reports, roster, summary
+from handlers.coordinators import broadcast, exports, reports, roster, summary
 from handlers.matching import normalise
 from handlers.pioneers import checkins, invitations, tasks
 from models.tables import FKDM, KOORDINATOR, PELOPOR, AuditEntry
@@ -103,6 +103,8 @@ ROWS: tuple[Row, ...] = (
         "roster", {"id": ("pelopor", "daftar pelopor"), "en": ("pioneers",)}, COORDINATORS, roster.run_roster
     ),
     Row("broadcast", {"id": ("siaran",), "en": ("broadcast",)}, COORDINATORS, broadcast.run_broadcast),
+    Row("export", {"id": ("ekspor",), "en": ("export",)}, COORDINATORS, exports.run_export),
+    Row("chart", {"id": ("grafik",), "en": ("chart",)}, COORDINATORS, exports.run_chart),
     Row(
         "broadcast_all",
         {"id": ("siaran+",), "en": ("broadcast+",)},

@@ -168,7 +168,14 @@ async def _read_params(request: Request) -> dict[str, Any]:
     ctype = request.headers.get("content-type", "")
     if not body:
         return params
-    if ctype.startswith("application/json"):
+    if ctype.startswith("multipart/form-data"):  # PTB uploads a file: keep its bytes and name
+        form = await request.form()
+        for key, value in form.multi_items():
+            if hasattr(value, "read"):
+                params[key] = {"filename": value.filename, "content": await value.read()}
+            else:
+                params[key] = _decode(key, value)
+    elif ctype.startswith("application/json"):
         params.update(json.loads(body))
     else:
         params.update({k: _decode(k, v) for k, v in parse_qsl(body.decode(), keep_blank_values=True)})
@@ -208,6 +215,8 @@ class FakeTelegram(FakeHttpServer):
             "username": "pelapor_test_bot",
         }
         self.sent: list[dict[str, Any]] = []
+        # Documents and photos the bot uploaded: chat_id, kind, filename, content (bytes), caption.
+        self.files_sent: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.webhook_url = ""
@@ -493,6 +502,31 @@ class FakeTelegram(FakeHttpServer):
             message.clear()
             message.update(new, edit_date=int(time.time()))
             return json.loads(json.dumps(message))
+
+    async def _m_senddocument(self, p: dict[str, Any]) -> Any:
+        return self._file_message(p, "document")
+
+    async def _m_sendphoto(self, p: dict[str, Any]) -> Any:
+        return self._file_message(p, "photo")
+
+    def _file_message(self, p: dict[str, Any], kind: str) -> Any:
+        """A document or photo upload: recorded in ``files_sent`` with its bytes, its caption in ``sent``."""
+        chat, upload = p.get("chat_id"), p.get(kind)
+        if chat in (None, "") or not isinstance(upload, dict):
+            raise _ApiError(400, f"Bad Request: there is no {kind} in the request")
+        with self._lock:
+            caption = str(p.get("caption") or "")
+            message = self._message(chat, self.bot_user, caption=caption)
+            file_id = f"{kind}-{message['message_id']}"
+            message[kind] = (
+                {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_name": upload["filename"]}
+                if kind == "document"
+                else [{"file_id": file_id, "file_unique_id": f"u-{file_id}", "width": 1, "height": 1}]
+            )
+            self.files_sent.append({"chat_id": chat, "kind": kind, **upload, "caption": caption})
+            record = {"chat_id": chat, "text": caption, "reply_markup": None}
+            self.sent.append(record | {"message_id": message["message_id"], "t": time.monotonic()})
+        return message
 
     async def _m_editmessagetext(self, p: dict[str, Any]) -> Any:
         if not p.get("text"):
