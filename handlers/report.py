@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from handlers import lexicon, places, severity, story
 from handlers.alerts import incidents
+from handlers.alerts.wording import masked
 from handlers.codes import new_code
 from handlers.conversation import CANCEL, FINISH, STAY, Flow, Step, Turn, choices_of, value_of
 from handlers.messages import Choice
@@ -554,6 +555,7 @@ def create_report(turn: Turn) -> Report:
             longitude=s.get("longitude"),
             occurred=s["occurred"],
             description=s["description"],
+            masked_description=masked(s["description"]),
             people=s["people"],
             danger_signs=list(s.get("danger", [])),
             vulnerable_groups=list(s.get("vulnerable", [])),

@@ -110,6 +110,8 @@ class Report(Base):
     longitude: Mapped[float | None]
     occurred: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)
+    # The description with names, numbers and ids masked (lokal-id), made once for alerts and exports.
+    masked_description: Mapped[str | None] = mapped_column(Text)
     people: Mapped[str] = mapped_column(String(16))
     danger_signs: Mapped[list[str]] = mapped_column(JSON, default=list)
     vulnerable_groups: Mapped[list[str]] = mapped_column(JSON, default=list)

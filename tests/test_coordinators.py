@@ -44,6 +44,8 @@ COMMANDS = [
     "/pelopor",
     "/siaran 35.09.21 mohon pantau malam ini",
     "/siaran+ 35.09.21 mohon pantau malam ini",
+    "/ekspor",
+    "/grafik 35.09 14",
 ]
 
 
@@ -74,8 +76,13 @@ def file_report(
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_only_coordinators_may_and_nobody_else_learns_the_command_exists(
-    db: Database, people: dict[str, Chat], command: str
+    db: Database,
+    people: dict[str, Chat],
+    command: str,
+    tmp_path,
+    monkeypatch,  # type: ignore[no-untyped-def]
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # exports and charts are written under ./media
     code = file_report(db)
     typed = command.format(code=code)
     unknown = Chat(db, channel="telegram", address="5554").send("/perintahngawur")
@@ -221,7 +228,10 @@ def test_the_export_matches_the_data_and_its_formula_cells_are_escaped(
         session.execute(
             Report.__table__.update()
             .where(Report.code == codes[0])
-            .values(description='=HYPERLINK("http://x.example","klik")')
+            .values(
+                description='=HYPERLINK("http://x.example","klik")',
+                masked_description='=HYPERLINK("http://x.example","klik")',
+            )
         )
     people["Koordinator Jember"].replies()  # the alerts
     [caption] = people["Koordinator Jember"].send("/ekspor 35.09 30")

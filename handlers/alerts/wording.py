@@ -15,12 +15,17 @@ def listed(keys: list[str], catalog_prefix: str) -> str:
     return ", ".join(text("id", f"{catalog_prefix}.{k}") for k in keys) or text("id", "common.none")
 
 
+def masked(description: str) -> str:
+    """A reporter's words without their name, number or ids; street addresses stay, they say where."""
+    return mask_pii(description, exclude=["ADDRESS"]).text
+
+
 def alert_values(report: Report, level: str) -> dict[str, str]:
     """What an alert tells: never the reporter's name, number or chat id."""
     found = place(report.region_code)
     # Reporters sometimes name themselves or give their number in their own words; alerts must not.
     # Street addresses stay: they say where the trouble is.
-    summary = mask_pii(report.description, exclude=["ADDRESS"]).text
+    summary = report.masked_description or masked(report.description)
     if len(summary) > routing.ALERT_SUMMARY_CHARS:
         summary = summary[: routing.ALERT_SUMMARY_CHARS].rsplit(" ", 1)[0] + " …"
     return {

@@ -15,12 +15,12 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, BinaryIO
 
-from lokal import mask_pii
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.catalog import text
 from handlers import documents, places
+from handlers.alerts.wording import masked
 from handlers.conversation import Turn
 from handlers.coordinators.scope import Scope, inside, scope_of
 from handlers.localtime import ZONES, zone_name
@@ -98,7 +98,7 @@ def rows(session: Session, region_code: str, since_day: date | None) -> Iterator
             " ".join(report.vulnerable_groups),
             holder or "",
             report.status_changed_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-            mask_pii(report.description, exclude=["ADDRESS"]).text,
+            report.masked_description or masked(report.description),
         ]
 
 

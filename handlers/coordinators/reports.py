@@ -216,8 +216,10 @@ def run_assign(turn: Turn, command: Command) -> None:
 
 
 def _pioneers_named(turn: Turn, wanted: str, region_code: str) -> list[Contact]:
-    query = select(Contact).where(
-        Contact.active.is_(True), Contact.role == PELOPOR, inside(Contact.region_code, region_code)
+    query = (
+        select(Contact)
+        .where(Contact.active.is_(True), Contact.role == PELOPOR, inside(Contact.region_code, region_code))
+        .order_by(Contact.id)
     )
     if wanted.isdigit():
         return list(turn.session.scalars(query.where(Contact.id == int(wanted))))
