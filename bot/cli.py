@@ -73,7 +73,10 @@ def serve(settings: Settings, channels: list[str]) -> None:
     receiving = ", ".join(names.get(c, f"{c} (webhook)") for c in channels)
     app = wiring.build(settings, wiring.senders_for(settings), receiving=receiving)
     web = create_web_app(app, bot, telegram_polling="telegram-poll" in channels)
-    uvicorn.run(web, host="0.0.0.0", port=settings.port, log_level="warning")
+    # log_config=None: uvicorn's own loggers (its "Exception in ASGI application" among them) go through
+    # our handlers and their masking filters instead of handlers of its own.
+    logging.getLogger("uvicorn").setLevel(logging.WARNING)
+    uvicorn.run(web, host="0.0.0.0", port=settings.port, log_config=None, log_level="warning")
 
 
 def import_contacts_file(settings: Settings, path: str) -> int:

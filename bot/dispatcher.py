@@ -363,7 +363,9 @@ class Dispatcher:
             yield
             return
         if self.db.dialect == "postgresql":
-            self._async_engine = create_async_engine(self.db.url, pool_size=4, max_overflow=4)
+            self._async_engine = create_async_engine(
+                self.db.url, pool_size=4, max_overflow=4, hide_parameters=True
+            )
         for channel in self.senders:
             rate = self.limits.per_channel.get(channel, 0)
             if rate <= 0:

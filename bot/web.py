@@ -20,6 +20,7 @@ from bot import polling, timers
 from bot.app import App
 from bot.channels import telegram, whatsapp
 from handlers import documents
+from handlers.messages import acceptable
 from models.base import utcnow
 from models.tables import PENDING, OutboxMessage
 
@@ -57,6 +58,10 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
         if update_ is None:
             return Response(status_code=400)
         inbound = telegram.parse_update(update_)
+        if inbound is not None and acceptable(inbound) is None:
+            # It can never succeed: acknowledged, so Telegram does not deliver it again and again.
+            logger.warning("telegram update with an unusable chat or id acknowledged and dropped")
+            return Response(status_code=200)
         if inbound is not None:
             # A failure here answers 500, so Telegram delivers the update again.
             await run_in_threadpool(app.engine.handle, inbound)
@@ -82,7 +87,7 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
         if form is None:
             return Response(status_code=403)
         inbound = whatsapp.parse_form(form)
-        if inbound is None:
+        if inbound is None or acceptable(inbound) is None:
             return Response(status_code=400)
         await run_in_threadpool(app.engine.handle, inbound)
         return Response(EMPTY_TWIML, media_type="text/xml")

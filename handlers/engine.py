@@ -18,7 +18,7 @@ from handlers.codes import find_code
 from handlers.commands import citizens, table
 from handlers.commands.command import Command
 from handlers.conversation import CANCEL, END, FINISH, STAY, Flow, Turn, end_flow
-from handlers.messages import Inbound
+from handlers.messages import Inbound, acceptable
 from handlers.outbox import REPLY, enqueue, hurry
 from handlers.pioneers import checkins, invitations, tasks
 from models.base import utcnow
@@ -97,7 +97,12 @@ class Engine:
         self.policy = policy or Policy()
 
     def handle(self, inbound: Inbound) -> bool:
-        """Handle a message exactly once; False when it was a redelivery and nothing was done."""
+        """Handle a message exactly once; False when it was a redelivery or unusable and nothing was done."""
+        usable = acceptable(inbound)
+        if usable is None:
+            logger.warning("%s message with an unusable sender or id ignored", inbound.channel)
+            return False
+        inbound = usable
         now = self.clock()
         with self.db.transaction() as session:
             conversation = conversation_for(session, inbound.channel, inbound.address, now)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, replace
+
+# The longest values the tables keep: a sender's address and a provider's message id.
+MAX_ADDRESS = 64
+MAX_EXTERNAL_ID = 80
+# Characters no person types and some databases refuse (PostgreSQL takes no NUL): control characters
+# other than line breaks and tabs, and lone surrogates from a broken encoding.
+_KEPT_CONTROLS = {"\n", "\t"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +55,23 @@ class Inbound:
         if self.text:
             return "text"
         return "other"
+
+
+def cleaned_text(text: str | None) -> str | None:
+    """The text without control characters or lone surrogates, so every database stores it alike."""
+    if text is None:
+        return None
+    return "".join(
+        c for c in text if c in _KEPT_CONTROLS or unicodedata.category(c) not in ("Cc", "Cs")
+    ).replace("\r", "")
+
+
+def acceptable(inbound: Inbound) -> Inbound | None:
+    """The message with its text cleaned; None when its sender or id cannot be real (too long, empty)."""
+    if not inbound.address or len(inbound.address) > MAX_ADDRESS:
+        return None
+    if not inbound.external_id or len(inbound.external_id) > MAX_EXTERNAL_ID:
+        return None
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in inbound.address + inbound.external_id):
+        return None
+    return replace(inbound, text=cleaned_text(inbound.text), choice=cleaned_text(inbound.choice))

@@ -9,6 +9,7 @@ import pytest
 from chat import FULL_REPORT, Chat
 from sqlalchemy import func, select
 
+from config import routing
 from handlers.alerts.log import deliveries
 from handlers.alerts.policy import Policy
 from handlers.schedule import fire_due_timers
@@ -348,6 +349,20 @@ def test_a_different_category_or_place_is_a_different_incident(db: Database) -> 
     report(Chat(db, address="warga-2"), category="5")
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Incident)) == 2
+
+
+def test_the_same_thing_after_the_incident_window_is_a_new_incident(db: Database) -> None:
+    add_contacts(db)
+    report(Chat(db, address="warga-1"))
+    later = Chat(db, address="warga-2")
+    later.engine.clock = lambda: utcnow() + timedelta(hours=routing.INCIDENT_WINDOW_HOURS, minutes=5)
+    report(later)
+    soon = Chat(db, address="warga-3")
+    soon.engine.clock = lambda: utcnow() + timedelta(hours=routing.INCIDENT_WINDOW_HOURS + 1)
+    report(soon)  # within the window of the second
+    with db.transaction() as session:
+        counts = sorted(session.scalars(select(Incident.report_count)).all())
+    assert counts == [1, 2]
 
 
 def test_whatsapp_contacts_outside_the_window_get_the_template(database_url: str) -> None:

@@ -14,10 +14,11 @@ from fakes.telegram_api import FakeTelegram
 from servers import Outbox, count, free_socket, serve, url_of, wait_until
 from sqlalchemy import select
 from telegram import Bot
+from telegram import Update as TelegramUpdate
 from telegram.error import TimedOut
 
 from bot.app import App, build
-from bot.channels.telegram import TelegramSender, make_bot
+from bot.channels.telegram import TelegramSender, make_bot, parse_update
 from bot.polling import run_polling
 from bot.web import TELEGRAM_SECRET_HEADER, create_web_app
 from config.settings import Settings
@@ -434,3 +435,17 @@ async def test_messages_to_one_chat_keep_their_order_after_a_429(
     assert fake_telegram.messages_to(CHAT) == ["satu", "dua"]
     assert fake_telegram.messages_to(777) == ["untuk orang lain"]
     assert outbox.row(first).status == outbox.row(second).status == "sent"
+
+
+def test_only_private_chats_start_flows_and_a_group_may_only_take_an_alert(
+    bot: Bot, fake_telegram: FakeTelegram
+) -> None:
+    group = -1001234
+    pressed = TelegramUpdate.de_json(fake_telegram.callback_update(group, "menu:report"), bot)
+    assert parse_update(pressed) is None
+    typed = TelegramUpdate.de_json(fake_telegram.text_update(group, "lapor"), bot)
+    assert parse_update(typed) is None
+    taken = parse_update(TelegramUpdate.de_json(fake_telegram.callback_update(group, "ack:LPR-7K3QX"), bot))
+    assert taken is not None and (taken.address, taken.choice) == (str(group), "ack:LPR-7K3QX")
+    private = parse_update(TelegramUpdate.de_json(fake_telegram.callback_update(7001, "menu:report"), bot))
+    assert private is not None and private.address == "7001"

@@ -9,6 +9,7 @@ messages to the code and the answers refused, and their median and worst; the RE
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import statistics
 import tomllib
@@ -95,6 +96,11 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     database.dispose()
 
 
+def address_of(name: str) -> str:
+    """A short address per villager: a channel's address has at most 64 characters."""
+    return "villager-" + hashlib.sha1(name.encode()).hexdigest()[:16]
+
+
 def where(chat: Chat) -> tuple[str | None, str | None]:
     with chat.db.transaction() as session:
         found = session.scalars(select(Conversation).where(Conversation.address == chat.address)).one()
@@ -105,7 +111,7 @@ def talk(
     db: Database, name: str, says: list[str], answers: dict[str, str | list[str]]
 ) -> tuple[int, int, int]:
     """The whole dialogue; the message that brought the code, the messages in all, the refusals."""
-    chat = Chat(db, address=name.replace(" ", "-"))
+    chat = Chat(db, address=address_of(name))
     tries = {step: [said] if isinstance(said, str) else list(said) for step, said in answers.items()}
     replies: list[str] = []
     sent, refused, code_at = 0, 0, None
@@ -149,7 +155,7 @@ def wrong_turns(dialogue: dict) -> int:
 def unmet(db: Database, dialogue: dict, code_at: int) -> list[str]:
     """What the finished report lacks of what the dialogue expects; empty when all is there."""
     expect = dialogue["expect"]
-    address = dialogue["who"].replace(" ", "-")
+    address = address_of(dialogue["who"])
     with db.transaction() as session:
         report = session.scalars(
             select(Report)

@@ -352,3 +352,20 @@ async def test_an_alert_outside_the_window_goes_as_the_approved_template(
     assert sent["content_variables"] == variables
     assert not sent["body"]
     assert outbox.row(message).status == "sent"
+
+
+async def test_control_characters_and_over_long_ids_get_the_same_answer_on_every_database(
+    whatsapp: WhatsApp,
+) -> None:
+    refused = await whatsapp.send("halo", message_sid="SM" + "b" * 300)
+    assert refused.status_code == 400
+    await whatsapp.say("lapor", "Apa jenis kejadiannya?")
+    await whatsapp.say("tawuran", "Di mana kejadiannya?")
+    await whatsapp.say("desa karangrejo kec sumbersari jember", "benar?")
+    await whatsapp.say("ya", "Kapan kejadiannya?")
+    await whatsapp.say("hari ini", "Ceritakan")
+    # A NUL from a broken keyboard app: PostgreSQL refuses it in text, so it is cleaned on the way in.
+    await whatsapp.say("pemuda\x00 dua kampung\x07 saling lempar batu", "berapa orang")
+    with whatsapp.app.db.transaction() as session:
+        state = session.scalars(select(Conversation.state)).one()
+    assert state["description"] == "pemuda dua kampung saling lempar batu"

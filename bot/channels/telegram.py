@@ -42,10 +42,18 @@ def parse_update(update: Update) -> Inbound | None:
     if update.callback_query is not None:
         query = update.callback_query
         chat = query.message.chat if query.message is not None else None
-        address = str(chat.id if chat is not None else query.from_user.id)
         if not query.data:
             return None
-        return Inbound(CHANNEL, address, external_id, choice=query.data)
+        if chat is not None and chat.type != "private":
+            # In a group only an alert's "Saya tangani" counts, for the group's contact; nothing else
+            # starts a flow there, so nobody fills in a report in front of others.
+            return (
+                Inbound(CHANNEL, str(chat.id), external_id, choice=query.data)
+                if query.data.startswith("ack:")
+                else None
+            )
+        # In a private chat the person who pressed is the chat.
+        return Inbound(CHANNEL, str(query.from_user.id), external_id, choice=query.data)
     message = update.message
     if message is None or message.chat.type != "private":
         # Reports come from private chats only, so nobody reports by accident in front of a group.
