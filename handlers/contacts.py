@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from config.catalog import DEFAULT_LANGUAGE, text
+from handlers.messages import cleaned_text
 from handlers.places import place, resolve
 from handlers.spreadsheet import safe_cell
 from models.db import Database
@@ -201,12 +202,18 @@ class _Importer:
             return None
         name, role_text, region_text, telegram_text, whatsapp_text = (cell.strip() for cell in cells)
         reasons = []
+        if any(cleaned_text(cell) != cell.replace("\r", "") for cell in cells):
+            reasons.append(
+                self.t("contacts.control_character")
+            )  # PostgreSQL stores no NUL: a bad row, not a crash
 
         name = _single_spaced(name)
         if not name:
             reasons.append(self.t("contacts.name_missing"))
         elif len(name) > MAX_NAME:
             reasons.append(self.t("contacts.name_too_long", limit=MAX_NAME))
+        elif safe_cell(name) != name:
+            reasons.append(self.t("contacts.name_formula"))
 
         role = ROLES.get(_single_spaced(role_text).lower())
         if not role_text:

@@ -65,6 +65,10 @@ BAD_ROWS = [
         ",petani,35.09.21,,",
         [reason("name_missing"), reason("role_unknown", value="petani"), reason("no_address")],
     ),
+    # A NUL stops PostgreSQL; a name that starts a formula runs in a spreadsheet: both are bad rows.
+    ("Ani\x00 Lestari,pelopor,35.09.21,1009,", [reason("control_character")]),
+    ('=HYPERLINK("http://x.example"),pelopor,35.09.21,1010,', [reason("name_formula")]),
+    ("+SUM(1;2),pelopor,35.09.21,1011,", [reason("name_formula")]),
 ]
 
 
