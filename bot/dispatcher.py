@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.channels.base import Attachment, Failed, Moved, Outcome, Outgoing, Retry, Sender, Sent
 from bot.limits import Limits, PriorityGate, RateLimiter, SharedRate
+from bot.logs import Outage
 from models.base import utcnow
 from models.db import Database
 from models.tables import FAILED, PENDING, SENDING, SENT, Contact, Conversation, Document, OutboxMessage
@@ -485,12 +486,14 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         """Send for as long as the process runs; woken early when new messages are queued."""
+        outage = Outage(logger, "dispatcher round")
         async with self._connected():
             while not stop.is_set():
                 try:
                     handled = await self.run_once()
-                except Exception:
-                    logger.exception("dispatcher round failed; trying again")
+                    outage.succeeded()
+                except Exception as error:
+                    outage.failed(error)
                     handled = 0
                 if handled:
                     continue

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 from lokal.samaran.logging import SamaranFilter
 
@@ -50,3 +51,39 @@ def setup(level: str, secrets: Iterable[str] = (), *, file: str | None = None) -
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "telegram", "twilio", "urllib3", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class Outage:
+    """A loop that keeps failing the same way logs its traceback once, then one short line a minute.
+
+    During a database outage the dispatcher and the timers retry every second; a traceback each time
+    would bury everything else (380 KB in 25 s). Recovery is logged once too.
+    """
+
+    EVERY_SECONDS = 60.0
+
+    def __init__(
+        self, logger: logging.Logger, what: str, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.logger, self.what, self.clock = logger, what, clock
+        self.failures = 0
+        self.kind = ""
+        self.last_said = 0.0
+
+    def failed(self, error: BaseException) -> None:
+        """Call from the `except` block of each failed round."""
+        kind = type(error).__name__
+        self.failures += 1
+        now = self.clock()
+        if self.failures == 1 or kind != self.kind:
+            self.logger.error("%s failed; trying again", self.what, exc_info=error)
+            self.kind, self.last_said = kind, now
+        elif now - self.last_said >= self.EVERY_SECONDS:
+            self.logger.warning("%s still failing: %s, %d times so far", self.what, kind, self.failures)
+            self.last_said = now
+
+    def succeeded(self) -> None:
+        """Call after each round that went through."""
+        if self.failures:
+            self.logger.warning("%s works again after %d failed tries", self.what, self.failures)
+            self.failures, self.kind = 0, ""

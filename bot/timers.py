@@ -8,6 +8,7 @@ import logging
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import App
+from bot.logs import Outage
 from handlers.schedule import fire_due
 from models.base import utcnow
 
@@ -25,11 +26,15 @@ def fire(app: App) -> int:
     return fired
 
 
+_outage = Outage(logger, "firing timers")
+
+
 async def fire_async(app: App) -> None:
     try:
         await asyncio.to_thread(fire, app)
-    except Exception:
-        logger.exception("firing timers failed; trying again at the next check")
+        _outage.succeeded()
+    except Exception as error:
+        _outage.failed(error)
 
 
 def start(app: App, every_seconds: float = CHECK_SECONDS) -> AsyncIOScheduler:

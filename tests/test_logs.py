@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from bot import logs
+from bot.logs import Outage
 from models.db import Database
 from models.tables import Contact
 
@@ -51,3 +52,21 @@ def test_database_errors_carry_no_values_into_the_log(
     assert "IntegrityError" in logged
     # PostgreSQL names the clashing key's value itself; the log's masking catches the number.
     assert number not in logged and name not in logged
+
+
+def test_a_long_outage_logs_one_traceback_then_a_line_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    seconds = iter(range(0, 10_000))
+    outage = Outage(
+        logging.getLogger("bot.dispatcher"), "dispatcher round", clock=lambda: float(next(seconds))
+    )
+    with caplog.at_level(logging.INFO):
+        for _ in range(150):  # a round a second for two and a half minutes
+            try:
+                raise OSError("database unreachable")
+            except OSError as error:
+                outage.failed(error)
+        outage.succeeded()
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 1
+    assert len(caplog.records) == 1 + 2 + 1  # the first, one a minute, the recovery
+    assert "works again after 150 failed tries" in caplog.records[-1].getMessage()
