@@ -187,20 +187,25 @@ def run_open(turn: Turn, command: Command) -> None:
 # /tugaskan KODE PELOPOR -------------------------------------------------------------------------------------
 
 
+def _report_and_rest(turn: Turn, argument: str, how: str) -> tuple[Report, str] | None:
+    """'KODE the rest': the report, in the coordinator's region, and what follows its code; None, told why."""
+    words = argument.split()
+    report = report_in_region(turn, argument) if words else None
+    if report is not None and len(words) > 1:
+        return report, " ".join(words[1:])
+    if report is not None or not words:
+        turn.hint(how)
+    return None
+
+
 def run_assign(turn: Turn, command: Command) -> None:
     """Give a report to a pioneer of the region, by name or id; asks which when the name is shared."""
-    words = command.argument.split()
-    report = report_in_region(turn, command.argument) if words else None
-    if report is None:
-        if not words:
-            turn.hint("coord.assign.how")
+    found = _report_and_rest(turn, command.argument, "coord.assign.how")
+    if found is None:
         return
+    report, wanted = found
     coordinator = turn.contact
     assert coordinator is not None
-    wanted = " ".join(words[1:])
-    if not wanted:
-        turn.hint("coord.assign.how")
-        return
     candidates = _pioneers_named(turn, wanted, coordinator.region_code)
     if not candidates:
         turn.hint("coord.assign.nobody", name=wanted)
@@ -290,16 +295,10 @@ def _tell_assignee(turn: Turn, report: Report, pioneer: Contact) -> None:
 
 def run_close(turn: Turn, command: Command) -> None:
     """Close every open report of the incident with a note; the reporters hear it is finished."""
-    words = command.argument.split()
-    report = report_in_region(turn, command.argument) if words else None
-    if report is None:
-        if not words:
-            turn.hint("coord.close.how")
+    found = _report_and_rest(turn, command.argument, "coord.close.how")
+    if found is None:
         return
-    note = " ".join(words[1:])[:MAX_NOTE]
-    if not note:
-        turn.hint("coord.close.how")
-        return
+    report, note = found[0], found[1][:MAX_NOTE]
     incident = turn.session.get(Incident, report.incident_id) if report.incident_id else None
     reports = (
         list(turn.session.scalars(select(Report).where(Report.incident_id == incident.id)))
