@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
+from bot import delivery_reports
 from bot.channels.base import Attachment, Failed, Moved, Outcome, Outgoing, Retry, Sender, Sent
 from bot.limits import Limits, PriorityGate, RateLimiter, SharedRate
 from bot.logs import Outage
@@ -40,6 +41,8 @@ WOKEN_BATCH = 20
 # Outcomes are written together: after waiting this long for sends still in flight, at most this many.
 RECORD_LINGER_SECONDS = 0.01
 RECORD_BATCH = 200
+# Channels whose provider sends delivery reports, which can arrive before the send is recorded.
+REPORTED = {"whatsapp", "sms"}
 
 
 # What the dispatcher reads of a message it claims.
@@ -264,6 +267,10 @@ class Dispatcher:
                 ),
                 sent,
             )
+            # Twilio may have reported on a message before its id was stored here.
+            reported = [o.provider_id for m, o in outcomes if isinstance(o, Sent) and m.channel in REPORTED]
+            if reported:
+                delivery_reports.apply_early(session, [p for p in reported if p])
         outcomes = [(m, o) for m, o in outcomes if not isinstance(o, Sent)]
         if not outcomes:
             return

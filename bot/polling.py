@@ -33,7 +33,11 @@ async def poll(app: App, bot: Bot, stop: asyncio.Event, *, timeout: int = POLL_T
             await _pause(stop, RETRY_SECONDS)
             continue
         for update in updates:
-            inbound = telegram.parse_update(update)
+            try:
+                inbound = telegram.parse_update(update)
+            except (AttributeError, KeyError, TypeError, ValueError):
+                logger.warning("telegram update that is not one skipped")
+                inbound = None
             if inbound is not None:
                 try:
                     await asyncio.to_thread(app.engine.handle, inbound)

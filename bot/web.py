@@ -8,7 +8,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from telegram import Bot
 
-from bot import polling, timers
+from bot import bodies, delivery_reports, polling, timers
 from bot.app import App
 from bot.channels import telegram, whatsapp
 from handlers import documents
@@ -30,8 +30,8 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # Twilio's delivery states, as stored on each outbox message.
 DELIVERY_STATES = {"sent", "delivered", "read", "failed", "undelivered"}
-# A delivery report for a message whose id is not stored yet is tried again for up to a second.
-DELIVERY_REPORT_TRIES = 20
+# Twilio's message ids are 34 characters; the column keeps 64.
+MAX_SID = 64
 
 
 def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False) -> Starlette:
@@ -51,15 +51,17 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
         if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
             return Response(status_code=403)
         try:
-            data = await request.json()
-        except ValueError:
-            return Response(status_code=400)
-        update_ = telegram.update_from_json(data, bot)
+            update_ = telegram.update_from_json(
+                bodies.json_object(await bodies.read_limited(request, bodies.TELEGRAM_MAX_BYTES)), bot
+            )
+            inbound = telegram.parse_update(update_) if update_ is not None else None
+        except (bodies.TooLarge, bodies.Malformed, AttributeError, KeyError, TypeError, ValueError):
+            update_ = None  # a shape python-telegram-bot takes in but Telegram never sends
         if update_ is None:
-            return Response(status_code=400)
-        inbound = telegram.parse_update(update_)
-        if inbound is not None and acceptable(inbound) is None:
             # It can never succeed: acknowledged, so Telegram does not deliver it again and again.
+            logger.warning("telegram update that is not one acknowledged and dropped")
+            return Response(status_code=200)
+        if inbound is not None and acceptable(inbound) is None:
             logger.warning("telegram update with an unusable chat or id acknowledged and dropped")
             return Response(status_code=200)
         if inbound is not None:
@@ -68,24 +70,36 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
             await telegram.acknowledge_button(bot, update_)
         return Response(status_code=200)
 
-    async def twilio_form(request: Request) -> dict[str, str] | None:
-        """The posted form, or None when its signature does not match our public URL."""
-        form = {k: str(v) for k, v in (await request.form()).items()}
+    async def twilio_form(request: Request) -> dict[str, str] | Response:
+        """The posted form once its signature matches our public URL; otherwise the answer to give.
+
+        The signature is asked for before the body is read, and the body is read only up to Twilio's size.
+        """
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature:
+            logger.warning("twilio request without a signature refused")
+            return Response(status_code=403)
+        try:
+            form = bodies.twilio_params(await bodies.read_limited(request, bodies.TWILIO_MAX_BYTES))
+        except bodies.TooLarge:
+            logger.warning("twilio request over %d bytes refused", bodies.TWILIO_MAX_BYTES)
+            return Response(status_code=413)
+        except bodies.Malformed:
+            return Response(status_code=400)
         url = settings.public_url + request.url.path
         if request.url.query:
             url += "?" + request.url.query
-        signature = request.headers.get("X-Twilio-Signature", "")
         if not whatsapp.signature_is_valid(settings.twilio_auth_token, url, form, signature):
             logger.warning("twilio request with a bad signature refused")
-            return None
+            return Response(status_code=403)
         return form
 
     async def whatsapp_webhook(request: Request) -> Response:
         if not settings.whatsapp_enabled:
             return Response(status_code=404)
         form = await twilio_form(request)
-        if form is None:
-            return Response(status_code=403)
+        if isinstance(form, Response):
+            return form
         inbound = whatsapp.parse_form(form)
         if inbound is None or acceptable(inbound) is None:
             return Response(status_code=400)
@@ -96,15 +110,11 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
         if not settings.whatsapp_enabled:
             return Response(status_code=404)
         form = await twilio_form(request)
-        if form is None:
-            return Response(status_code=403)
+        if isinstance(form, Response):
+            return form
         sid, state = form.get("MessageSid", ""), form.get("MessageStatus", "")
-        if sid and state in DELIVERY_STATES:
-            for _ in range(DELIVERY_REPORT_TRIES):
-                if await run_in_threadpool(record_delivery, app, sid, state, form.get("ErrorCode")):
-                    break
-                # Twilio can report a message before the dispatcher has stored its id; give it a moment.
-                await asyncio.sleep(0.05)
+        if sid and len(sid) <= MAX_SID and state in DELIVERY_STATES:
+            await run_in_threadpool(record_delivery, app, sid, state, form.get("ErrorCode"))
         return Response(status_code=204)
 
     async def media(request: Request) -> Response:
@@ -169,16 +179,11 @@ async def register_webhook(bot: Bot, public_url: str, secret: str) -> None:
         logger.error("could not register the Telegram webhook: %s", type(error).__name__)
 
 
-def record_delivery(app: App, provider_id: str, state: str, error_code: str | None) -> bool:
-    """Store Twilio's delivery report on the outbox message it belongs to; False if none has that id."""
+def record_delivery(app: App, provider_id: str, state: str, error_code: str | None) -> None:
+    """Store Twilio's delivery report, in one transaction whether or not its message's id is stored yet."""
     value = f"{state}:{error_code}" if error_code and state in ("failed", "undelivered") else state
     with app.db.transaction() as session:
-        result = session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.provider_id == provider_id)
-            .values(delivery_status=value)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        delivery_reports.record(session, provider_id, value[:32], utcnow())
 
 
 def served_document(app: App, token: str) -> tuple[str, str, str] | None:

@@ -54,6 +54,8 @@ class Conversation(Base):
     # Invitation codes guessed wrong in a row from this address, and when the last was: guessing is throttled.
     wrong_codes: Mapped[int] = mapped_column(default=0, server_default="0")
     wrong_code_at: Mapped[datetime | None]
+    # Set when the person's data was erased (by /hapusdata or after RETENTION_DAYS); the address is gone.
+    erased_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -62,7 +64,11 @@ class InboundMessage(Base):
     """The provider's id of every message handled, so a redelivery is handled once; no text is kept."""
 
     __tablename__ = "inbound_messages"
-    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        # A sender's messages in the last minute, counted for the per-sender limit.
+        Index("ix_inbound_conversation_received", "conversation_id", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
@@ -223,6 +229,16 @@ class OutboxMessage(Base):
     document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class EarlyDeliveryReport(Base):
+    """A Twilio delivery report that came before its message's id was stored; applied when it is."""
+
+    __tablename__ = "early_delivery_reports"
+
+    provider_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class SendBudget(Base):

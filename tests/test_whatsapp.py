@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -11,13 +12,15 @@ from fakes.twilio_api import SANDBOX_NUMBER, FakeTwilio, inbound_params, sign_tw
 from servers import Outbox, count, free_socket, serve, url_of, wait_until
 from sqlalchemy import select
 
+from bot import delivery_reports
 from bot.app import App, build, whatsapp_sender
 from bot.channels.whatsapp import WhatsAppSender, make_client
 from bot.web import EMPTY_TWIML, create_web_app
 from config.settings import Settings
 from handlers.messages import Choice
+from models.base import utcnow
 from models.db import Database
-from models.tables import Conversation, InboundMessage, OutboxMessage, Report
+from models.tables import Conversation, EarlyDeliveryReport, InboundMessage, OutboxMessage, Report
 
 PHONE = "+6281234567890"
 USER = "whatsapp:" + PHONE
@@ -128,6 +131,19 @@ async def test_unsigned_message_is_refused(whatsapp: WhatsApp, forge: Any) -> No
     assert response.status_code == 403
     assert nothing_written(whatsapp.app.db) == [0, 0, 0]
     assert whatsapp.fake.sent == []
+
+
+async def test_a_large_body_is_refused_before_it_is_read(whatsapp: WhatsApp) -> None:
+    params = inbound_params(PHONE, "x" * 200_000)
+    unsigned = await whatsapp.client.post("/whatsapp/webhook", data=params)
+    signed = await whatsapp.post("/whatsapp/webhook", params)
+    many_fields = {f"F{n}": "1" for n in range(1_000)} | inbound_params(PHONE, "halo")
+    too_many = await whatsapp.post("/whatsapp/webhook", many_fields)
+
+    # Without a signature nothing is read; over Twilio's size, or with more fields than Twilio sends,
+    # nothing is parsed or written.
+    assert (unsigned.status_code, signed.status_code, too_many.status_code) == (403, 413, 400)
+    assert nothing_written(whatsapp.app.db) == [0, 0, 0]
 
 
 async def test_message_is_answered_with_numbered_options(whatsapp: WhatsApp) -> None:
@@ -247,6 +263,44 @@ async def test_delivery_reports_are_stored(whatsapp: WhatsApp) -> None:
     assert refused.status_code == 403
     assert other.status_code == 204
     assert delivery_status() == "undelivered:30008"
+
+
+async def test_a_report_before_the_send_is_recorded_is_kept_and_applied_in_one_write(
+    whatsapp: WhatsApp,
+) -> None:
+    # Twilio answers the send a second late, and reports on the message in between.
+    whatsapp.fake.fail_next(USER, "slow", delay=1.0)
+    assert (await whatsapp.send("halo")).status_code == 200
+    [sent] = await wait_until(lambda: whatsapp.fake.sent, what="the message at Twilio")
+    early = await whatsapp.post("/whatsapp/status", whatsapp.fake.status_params(sent["sid"], "delivered"))
+    with whatsapp.app.db.transaction() as session:
+        kept = session.scalars(select(EarlyDeliveryReport.state)).all()
+    await whatsapp.read("Selamat datang")
+
+    def applied() -> str | None:
+        with whatsapp.app.db.transaction() as session:
+            return session.scalars(
+                select(OutboxMessage.delivery_status).where(OutboxMessage.provider_id == sent["sid"])
+            ).one_or_none()
+
+    assert early.status_code == 204
+    assert kept == ["delivered"]
+    assert await wait_until(applied, what="the early report applied") == "delivered"
+    assert count(whatsapp.app.db, EarlyDeliveryReport) == 0
+
+
+async def test_reports_for_ids_that_are_not_ours_answer_at_once(whatsapp: WhatsApp) -> None:
+    unknown = [whatsapp.fake.status_params(f"SM{n:032d}", "sent") for n in range(10)]
+    answers = [(await whatsapp.post("/whatsapp/status", params)).status_code for params in unknown]
+    kept = count(whatsapp.app.db, EarlyDeliveryReport)
+    with whatsapp.app.db.transaction() as session:
+        forgotten = delivery_reports.forget_old(session, utcnow() + timedelta(days=2))
+
+    assert answers == [204] * 10
+    # Each is one write, kept a day in case its message is ours (before, each held its request for a
+    # second and wrote 20 times), then forgotten.
+    assert kept == 10
+    assert forgotten == 10
 
 
 # -- Sending under faults ---------------------------------------------------------------------------------

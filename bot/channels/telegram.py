@@ -41,7 +41,9 @@ def parse_update(update: Update) -> Inbound | None:
     external_id = str(update.update_id)
     if update.callback_query is not None:
         query = update.callback_query
-        chat = query.message.chat if query.message is not None else None
+        chat = getattr(query.message, "chat", None)
+        if query.from_user is None:
+            raise ValueError("a button press without who pressed it")
         if not query.data:
             return None
         if chat is not None and chat.type != "private":
@@ -55,9 +57,13 @@ def parse_update(update: Update) -> Inbound | None:
         # In a private chat the person who pressed is the chat.
         return Inbound(CHANNEL, str(query.from_user.id), external_id, choice=query.data)
     message = update.message
+    if message is not None and (message.chat is None or not isinstance(message.chat.id, int)):
+        raise ValueError("a message without a usable chat")  # not what Telegram sends
     if message is None or message.chat.type != "private":
         # Reports come from private chats only, so nobody reports by accident in front of a group.
         return None
+    if not isinstance(message.text or "", str):
+        raise ValueError("a message whose text is not text")
     address = str(message.chat.id)
     if message.location is not None:
         location = (message.location.latitude, message.location.longitude)
@@ -150,7 +156,11 @@ async def acknowledge_button(bot: Bot, update: Update) -> None:
 
 def update_from_json(data: Any, bot: Bot) -> Update | None:
     """An Update from a webhook body; None when the body is not one."""
-    if not isinstance(data, dict) or "update_id" not in data:
+    if not isinstance(data, dict):
+        return None
+    update_id = data.get("update_id")
+    # Telegram's ids are integers; a null, a bool or "x1013" is not an update that can be stored once.
+    if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
         return None
     try:
         return Update.de_json(data, bot)

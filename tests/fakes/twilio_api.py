@@ -147,7 +147,7 @@ class FakeTwilio(FakeHttpServer):
     """
 
     name = "fake-twilio"
-    fault_kinds = frozenset({"429", "500", "503", "timeout", "400"})
+    fault_kinds = frozenset({"429", "500", "503", "timeout", "slow", "400"})
 
     def __init__(self, account_sid: str = DEFAULT_ACCOUNT_SID, auth_token: str = DEFAULT_AUTH_TOKEN) -> None:
         prefix = "/2010-04-01/Accounts/{account_sid}/Messages"
@@ -243,7 +243,8 @@ class FakeTwilio(FakeHttpServer):
         if kind == "400":
             return _error(400, int(fault.get("code", 21211)), fault.get("message"))
         message = self._record(form, media_urls)
-        if kind == "timeout":
+        if kind in ("timeout", "slow"):
+            # "slow": the message exists (and Twilio may report on it) before the answer arrives.
             await self._sleep(float(fault.get("delay", 3.0)))
         return JSONResponse(message, status_code=201)
 
