@@ -69,7 +69,7 @@ def senders_for(settings: Settings) -> dict[str, Sender]:
 
 def build(settings: Settings, senders: dict[str, Sender], receiving: str = "") -> App:
     """Open the database (creating or upgrading it) and connect the parts."""
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, statement_timeout=settings.db_statement_timeout_seconds)
     unsendable = settings.missing_to_send()
     dispatcher = Dispatcher(
         db,

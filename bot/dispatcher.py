@@ -22,7 +22,7 @@ from bot.channels.base import Attachment, Failed, Moved, Outcome, Outgoing, Retr
 from bot.limits import Limits, PriorityGate, RateLimiter, SharedRate
 from bot.logs import Outage
 from models.base import utcnow
-from models.db import Database
+from models.db import Database, postgresql_options
 from models.tables import FAILED, PENDING, SENDING, SENT, Contact, Conversation, Document, OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -372,7 +372,11 @@ class Dispatcher:
             return
         if self.db.dialect == "postgresql":
             self._async_engine = create_async_engine(
-                self.db.url, pool_size=4, max_overflow=4, hide_parameters=True
+                self.db.url,
+                pool_size=4,
+                max_overflow=4,
+                hide_parameters=True,
+                connect_args=postgresql_options(self.db.url, self.db.statement_timeout),
             )
         for channel in self.senders:
             rate = self.limits.per_channel.get(channel, 0)

@@ -9,6 +9,8 @@ import logging
 from collections.abc import AsyncIterator
 
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -19,10 +21,11 @@ from telegram import Bot
 from bot import bodies, delivery_reports, polling, timers
 from bot.app import App
 from bot.channels import telegram, whatsapp
+from bot.logs import Outage
 from handlers import documents
 from handlers.messages import acceptable
 from models.base import utcnow
-from models.tables import PENDING, OutboxMessage
+from models.tables import PENDING, Conversation, InboundMessage, OutboxMessage
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,8 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # Twilio's delivery states, as stored on each outbox message.
 DELIVERY_STATES = {"sent", "delivered", "read", "failed", "undelivered"}
+# /healthz answers within this long, whatever the database does.
+HEALTH_SECONDS = 1.0
 # Twilio's message ids are 34 characters; the column keeps 64.
 MAX_SID = 64
 
@@ -41,6 +46,7 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
     one process without a Telegram webhook still takes WhatsApp's.
     """
     settings = app.settings
+    outage = Outage(logger, "the database, for a webhook")
 
     async def telegram_webhook(request: Request) -> Response:
         if bot is None or telegram_polling:
@@ -67,6 +73,7 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
         if inbound is not None:
             # A failure here answers 500, so Telegram delivers the update again.
             await run_in_threadpool(app.engine.handle, inbound)
+            outage.succeeded()
             await telegram.acknowledge_button(bot, update_)
         return Response(status_code=200)
 
@@ -104,6 +111,7 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
         if inbound is None or acceptable(inbound) is None:
             return Response(status_code=400)
         await run_in_threadpool(app.engine.handle, inbound)
+        outage.succeeded()
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     async def whatsapp_status(request: Request) -> Response:
@@ -127,11 +135,19 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
 
     async def healthz(_request: Request) -> Response:
         try:
-            pending = await run_in_threadpool(outbox_backlog, app)
+            pending = await asyncio.wait_for(run_in_threadpool(outbox_backlog, app), HEALTH_SECONDS)
+        except TimeoutError:
+            logger.error("health check: the database did not answer within %s s", HEALTH_SECONDS)
+            return JSONResponse({"status": "error", "database": "not answering"}, status_code=503)
         except Exception as error:
             logger.error("health check: database unreachable: %s", type(error).__name__)
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok", "outbox_pending": pending})
+
+    async def database_unavailable(_request: Request, error: Exception) -> Response:
+        """The database is down, locked or too slow: 503, so Telegram and Twilio deliver again later."""
+        outage.failed(error)
+        return Response(status_code=503, headers={"Retry-After": "5"})
 
     @contextlib.asynccontextmanager
     async def lifespan(_web: Starlette) -> AsyncIterator[None]:
@@ -164,6 +180,11 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
             Route("/media/{token}", media, methods=["GET"]),
         ],
         lifespan=lifespan,
+        exception_handlers={
+            OperationalError: database_unavailable,
+            InterfaceError: database_unavailable,
+            PoolTimeout: database_unavailable,
+        },
     )
 
 
@@ -196,5 +217,10 @@ def served_document(app: App, token: str) -> tuple[str, str, str] | None:
 def outbox_backlog(app: App) -> int:
     """Messages still waiting to be sent; also proves the database answers."""
     with app.db.transaction() as session:
-        session.execute(text("SELECT 1"))
+        if app.db.dialect == "postgresql":
+            # The thread gives up too, not only the request.
+            session.execute(text(f"SET LOCAL statement_timeout = {int(HEALTH_SECONDS * 1000)}"))
+        # Every table a message's turn needs, so a table locked by someone else shows here too.
+        for table in (Conversation, InboundMessage):
+            session.execute(select(table.id).limit(1))
         return session.scalar(select(func.count()).where(OutboxMessage.status == PENDING)) or 0

@@ -95,6 +95,8 @@ class Settings:
     whatsapp_messages_per_second: float = 10.0
     send_max_attempts: int = 8
     outbox_lease_seconds: int = 120
+    # The longest a database call may take (or wait for a lock) before the request answers 503.
+    db_statement_timeout_seconds: float = 10.0
     send_concurrency: int = 8
     ack_timeout_seconds: int = 7200
     ack_timeout_urgent_seconds: int = 1800
@@ -137,6 +139,7 @@ class Settings:
             whatsapp_messages_per_second=_float(env, "WHATSAPP_MESSAGES_PER_SECOND", 10.0),
             send_max_attempts=_int(env, "SEND_MAX_ATTEMPTS", 8),
             outbox_lease_seconds=_int(env, "OUTBOX_LEASE_SECONDS", 120),
+            db_statement_timeout_seconds=_float(env, "DB_STATEMENT_TIMEOUT_SECONDS", 10.0),
             send_concurrency=_int(env, "SEND_CONCURRENCY", 8),
             ack_timeout_seconds=_int(env, "ACK_TIMEOUT_SECONDS", 7200),
             ack_timeout_urgent_seconds=_int(env, "ACK_TIMEOUT_URGENT_SECONDS", 1800),

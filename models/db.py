@@ -28,15 +28,43 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
-    """Create the engine; SQLite gets WAL, a busy timeout and write-locking transactions."""
+def postgresql_options(url: str, statement_timeout: float | None) -> dict[str, str]:
+    """Connection options that make a hung statement or lock fail after `statement_timeout` seconds.
+
+    Options already in the URL (such as a search_path) are kept: connect_args would replace them.
+    """
+    if not statement_timeout:
+        return {}
+    ms = int(statement_timeout * 1000)
+    given = make_url(url).query.get("options") or ""
+    if not isinstance(given, str):
+        given = " ".join(given)
+    return {"options": f"{given} -c statement_timeout={ms} -c lock_timeout={ms}".strip()}
+
+
+def make_engine(url: str, statement_timeout: float | None = None) -> Engine:
+    """Create the engine; SQLite gets WAL, a busy timeout and write-locking transactions.
+
+    With `statement_timeout` (seconds) no call waits longer than that for the database: PostgreSQL
+    cancels the statement, SQLite stops waiting for the write lock, the pool stops waiting for a
+    connection. Without it (command-line jobs) SQLite waits up to 30 s and PostgreSQL for ever.
+    """
     url = normalise_url(url)
     if make_url(url).get_backend_name() != "sqlite":
         # hide_parameters: an error's text never carries a statement's values (a number, a story) into a log.
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+            pool_timeout=statement_timeout or 30,
+            hide_parameters=True,
+            connect_args=postgresql_options(url, statement_timeout),
+        )
 
+    wait = statement_timeout or 30
     engine = create_engine(
-        url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
+        url, connect_args={"timeout": wait, "check_same_thread": False}, hide_parameters=True
     )
 
     @event.listens_for(engine, "connect")
@@ -47,7 +75,7 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -65,6 +93,9 @@ def upgrade_schema(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
+            # A migration may take long on a large table, and waits for another process's migration.
+            connection.execute(text("SET LOCAL statement_timeout = 0"))
+            connection.execute(text("SET LOCAL lock_timeout = 0"))
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
@@ -73,9 +104,10 @@ def upgrade_schema(engine: Engine) -> None:
 class Database:
     """The engine and a session factory, handed to everything that reads or writes."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, statement_timeout: float | None = None) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.statement_timeout = statement_timeout
+        self.engine = make_engine(self.url, statement_timeout)
         if migrate:
             upgrade_schema(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -1,0 +1,117 @@
+"""A hung database (a table locked by someone else): webhooks answer 503 soon, /healthz within a second."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fakes.twilio_api import SANDBOX_NUMBER, FakeTwilio, inbound_params, sign_twilio_request
+from servers import count, free_socket, serve, url_of, wait_until
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bot.app import build, whatsapp_sender
+from bot.web import create_web_app
+from config.settings import Settings
+from models.db import normalise_url
+from models.tables import InboundMessage
+
+PHONE = "+6281234567890"
+
+
+@contextlib.contextmanager
+def locked(database_url: str) -> Iterator[None]:
+    """Another client holds the database: SQLite's write lock, or a lock on a table every turn uses."""
+    url = normalise_url(database_url)
+    if make_url(url).get_backend_name() == "sqlite":
+        other = sqlite3.connect(make_url(url).database, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        return
+    engine = create_engine(url)
+    try:
+        with engine.connect() as other:
+            other.execute(text("LOCK TABLE inbound_messages IN ACCESS EXCLUSIVE MODE"))
+            yield
+            other.rollback()
+    finally:
+        engine.dispose()
+
+
+async def test_a_hung_database_answers_503_soon_and_the_message_is_taken_when_it_is_back(
+    database_url: str, fake_twilio: FakeTwilio
+) -> None:
+    sock = free_socket()
+    settings = Settings(
+        database_url=database_url,
+        twilio_account_sid=fake_twilio.account_sid,
+        twilio_auth_token=fake_twilio.auth_token,
+        twilio_whatsapp_from=SANDBOX_NUMBER,
+        twilio_api_url=fake_twilio.base_url,
+        public_url=url_of(sock),
+        db_statement_timeout_seconds=1.0,
+    )
+    app = build(settings, {"whatsapp": whatsapp_sender(settings)})
+    params = inbound_params(PHONE, "halo")
+    signature = {
+        "X-Twilio-Signature": sign_twilio_request(
+            fake_twilio.auth_token, url_of(sock) + "/whatsapp/webhook", params
+        )
+    }
+    try:
+        async with (
+            serve(create_web_app(app, None), sock) as base_url,
+            httpx.AsyncClient(base_url=base_url, timeout=60) as client,
+        ):
+            healthy = await client.get("/healthz")
+            with locked(database_url):
+                started = time.monotonic()
+                health = await client.get("/healthz")
+                health_took = time.monotonic() - started
+                started = time.monotonic()
+                webhook = await client.post("/whatsapp/webhook", data=params, headers=signature)
+                webhook_took = time.monotonic() - started
+            # Twilio, told 503, delivers again; now it is taken and answered.
+            again = await client.post("/whatsapp/webhook", data=params, headers=signature)
+            await wait_until(lambda: fake_twilio.messages_to("whatsapp:" + PHONE), what="the welcome")
+            stored = count(app.db, InboundMessage)
+            recovered = await client.get("/healthz")
+    finally:
+        app.db.dispose()
+
+    assert healthy.status_code == 200
+    # Before: /healthz said 200 after 37 s and webhooks 500 after 30 s.
+    assert (health.status_code, health.json()["status"]) == (503, "error")
+    assert health_took < 5, health_took
+    assert webhook.status_code == 503
+    assert webhook_took < 10, webhook_took
+    assert again.status_code == 200
+    assert stored == 1
+    assert "Selamat datang" in fake_twilio.messages_to("whatsapp:" + PHONE)[0]
+    assert recovered.status_code == 200
+
+
+@pytest.mark.parametrize("timeout", [None, 2.5])
+def test_statement_timeout_is_set_on_postgresql_only_when_asked(
+    postgres_url: str, timeout: float | None
+) -> None:
+    from models.db import Database
+
+    db = Database(postgres_url, migrate=False, statement_timeout=timeout)
+    try:
+        with db.transaction() as session:
+            shown = session.execute(text("SHOW statement_timeout")).scalar_one()
+            schema = session.execute(text("SELECT current_schema()")).scalar_one()
+    finally:
+        db.dispose()
+    assert shown == ("0" if timeout is None else "2500ms")
+    # The URL's own options (here the test's schema) are kept beside the timeout.
+    assert schema == postgres_url.rsplit("%3D", 1)[1]
