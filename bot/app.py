@@ -96,6 +96,9 @@ def build(settings: Settings, senders: dict[str, Sender], receiving: str = "") -
         reminder_template=settings.twilio_template_reminder,
         whatsapp_number=settings.twilio_whatsapp_from.removeprefix("whatsapp:"),
         media_dir=settings.media_dir,
+        retention_days=settings.retention_days,
+        sender_messages_per_minute=settings.sender_messages_per_minute,
+        sender_reports_per_hour=settings.sender_reports_per_hour,
     )
     app = App(settings=settings, db=db, engine=Engine(db, policy=policy), dispatcher=dispatcher)
     app.engine.notify = app.wake_dispatcher

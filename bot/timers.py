@@ -7,14 +7,18 @@ import logging
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot import delivery_reports
 from bot.app import App
 from bot.logs import Outage
+from handlers import documents, privacy
 from handlers.schedule import fire_due
 from models.base import utcnow
+from models.db import Database
 
 logger = logging.getLogger(__name__)
 
 CHECK_SECONDS = 5
+HOUSEKEEPING_SECONDS = 3600
 
 
 def fire(app: App) -> int:
@@ -37,6 +41,26 @@ async def fire_async(app: App) -> None:
         _outage.failed(error)
 
 
+def housekeep(db: Database, retention_days: int) -> None:
+    """What must not be kept: reporters' details past RETENTION_DAYS, old files, stray delivery reports."""
+    now = utcnow()
+    with db.transaction() as session:
+        privacy.expire(session, now, retention_days)
+        delivery_reports.forget_old(session, now)
+        documents.remove_expired(session, now)
+
+
+_housekeeping_outage = Outage(logger, "housekeeping")
+
+
+async def housekeep_async(app: App) -> None:
+    try:
+        await asyncio.to_thread(housekeep, app.db, app.engine.policy.retention_days)
+        _housekeeping_outage.succeeded()
+    except Exception as error:
+        _housekeeping_outage.failed(error)
+
+
 def start(app: App, every_seconds: float = CHECK_SECONDS) -> AsyncIOScheduler:
     """Check at once, so what fell due while the bot was down fires on start, then regularly."""
     scheduler = AsyncIOScheduler()
@@ -49,6 +73,17 @@ def start(app: App, every_seconds: float = CHECK_SECONDS) -> AsyncIOScheduler:
         max_instances=1,
         coalesce=True,
         id="timers",
+    )
+    # Idempotent, so several processes doing it at once do no harm.
+    scheduler.add_job(
+        housekeep_async,
+        "interval",
+        seconds=HOUSEKEEPING_SECONDS,
+        args=[app],
+        next_run_time=utcnow(),
+        max_instances=1,
+        coalesce=True,
+        id="housekeeping",
     )
     scheduler.start()
     return scheduler

@@ -111,6 +111,11 @@ class Settings:
     twilio_template_reminder: str = ""
     # Where exports and charts are written before they are sent (and served to Twilio at /media/...).
     media_dir: str = "media"
+    # A reporter's details are erased this many days after their last report closed (UU PDP).
+    retention_days: int = 90
+    # Per sender: messages a minute before the bot stops answering for a while, and reports an hour.
+    sender_messages_per_minute: int = 20
+    sender_reports_per_hour: int = 5
     log_level: str = "INFO"
 
     @classmethod
@@ -152,6 +157,9 @@ class Settings:
             twilio_template_checkin=env.get("TWILIO_TEMPLATE_CHECKIN", ""),
             twilio_template_reminder=env.get("TWILIO_TEMPLATE_REMINDER", ""),
             media_dir=env.get("MEDIA_DIR") or "media",
+            retention_days=_int(env, "RETENTION_DAYS", 90),
+            sender_messages_per_minute=_int(env, "SENDER_MESSAGES_PER_MINUTE", 20),
+            sender_reports_per_hour=_int(env, "SENDER_REPORTS_PER_HOUR", 5),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
         )
 

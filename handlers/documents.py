@@ -56,6 +56,18 @@ def create(
     return document
 
 
+def remove_expired(session: Session, now: datetime) -> int:
+    """Delete the files of expired documents from disk; their rows stay, so the outbox keeps its links."""
+    removed = 0
+    for document in session.scalars(select(Document).where(Document.expires_at <= now, Document.path != "")):
+        path = Path(document.path)
+        if path.is_file():
+            path.unlink()
+            removed += 1
+        document.path = ""  # gone: not looked at again
+    return removed
+
+
 def served(session: Session, token: str, now: datetime) -> Document | None:
     """The document a token opens, while it has not expired and its file is there."""
     document = session.scalar(select(Document).where(Document.token == token))

@@ -12,13 +12,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from config.catalog import text
-from handlers import acknowledgement, drafts, language, lexicon, report, story
+from handlers import acknowledgement, drafts, floods, language, lexicon, privacy, report, story
 from handlers.alerts.policy import Policy
 from handlers.codes import find_code
 from handlers.commands import citizens, table
 from handlers.commands.command import Command
 from handlers.conversation import CANCEL, END, FINISH, STAY, Flow, Turn, end_flow
-from handlers.messages import Inbound, acceptable
+from handlers.messages import Inbound, Reply, acceptable
 from handlers.outbox import REPLY, enqueue, hurry
 from handlers.pioneers import checkins, invitations, tasks
 from models.base import utcnow
@@ -38,6 +38,7 @@ FLOWS: dict[str, Flow] = {
         invitations.JOIN_FLOW,
         checkins.CHECKIN_FLOW,
         tasks.ACT_FLOW,
+        privacy.ERASE_FLOW,
     )
 }
 
@@ -109,6 +110,9 @@ class Engine:
             if not record_inbound(session, conversation, inbound, now):
                 logger.info("%s message redelivered; already handled", inbound.channel)
                 return False
+            if self._flooded(session, conversation, inbound, now):
+                self.notify()
+                return True
             was_reporting = conversation.flow == report.FLOW.name
             turn = Turn(
                 session, conversation, inbound, now, state=dict(conversation.state or {}), policy=self.policy
@@ -145,6 +149,20 @@ class Engine:
             for reply in turn.replies:
                 enqueue(session, channel=inbound.channel, address=inbound.address, reply=reply, now=now)
         self.notify()
+        return True
+
+    def _flooded(self, session: Session, conversation: Conversation, inbound: Inbound, now: datetime) -> bool:
+        """Over SENDER_MESSAGES_PER_MINUTE the message is not read; the first one over hears so, politely."""
+        limit = self.policy.sender_messages_per_minute
+        if limit <= 0:
+            return False
+        sent = floods.messages_last_minute(session, conversation.id, now)
+        if sent <= limit:
+            return False
+        if sent == limit + 1:
+            logger.warning("%s sender over %d messages a minute; not read for now", inbound.channel, limit)
+            notice = Reply(text(conversation.language, "limits.messages"))
+            enqueue(session, channel=inbound.channel, address=inbound.address, reply=notice, now=now)
         return True
 
 

@@ -53,7 +53,7 @@ FOLLOWUP = "followup"
 def tell_reporter(session: Session, report: Report, key: str, *, now: datetime) -> None:
     """The reporter hears of a change in their language: what happened, never who did it or their note."""
     reporter = session.get(Conversation, report.conversation_id)
-    if reporter is not None:
+    if reporter is not None and reporter.erased_at is None:  # an erased reporter cannot be reached
         enqueue(
             session,
             channel=reporter.channel,

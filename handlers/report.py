@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from handlers import lexicon, places, severity, story
+from handlers import floods, lexicon, places, severity, story
 from handlers.alerts import incidents
 from handlers.alerts.wording import masked
 from handlers.codes import new_code
@@ -376,7 +376,7 @@ def take_summary(turn: Turn) -> str | None:
         return _stay_with_hint(turn, "common.pick_option")
     action = value_of(choice)
     if action == "send":
-        return FINISH
+        return STAY if too_many_reports(turn) else FINISH
     if action == "cancel":
         return CANCEL
     return "fix"
@@ -462,6 +462,8 @@ def take_urgent(turn: Turn) -> str | None:
     if value_of(choice) == "later":
         turn.state["urgent_asked"] = True
         return "category"
+    if too_many_reports(turn):
+        return STAY
     state = turn.state
     if "occurred" not in state:
         state["occurred"], state["occurred_own"], state["when_assumed"] = (
@@ -575,6 +577,16 @@ def create_report(turn: Turn) -> Report:
         logger.info("report %s created, level %s", report.code, report.level)
         return report
     raise RuntimeError("could not draw a free report code in 10 tries")
+
+
+def too_many_reports(turn: Turn) -> bool:
+    """Over SENDER_REPORTS_PER_HOUR a report waits, its draft kept, and the reporter is told why."""
+    limit = turn.policy.sender_reports_per_hour
+    if limit <= 0 or floods.reports_last_hour(turn.session, turn.conversation.id, turn.now) < limit:
+        return False
+    logger.warning("a sender reached %d reports an hour; the next one waits", limit)
+    turn.hint("limits.reports", count=limit)
+    return True
 
 
 def finish_report(turn: Turn) -> Report:

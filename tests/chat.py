@@ -6,20 +6,25 @@ import itertools
 
 from sqlalchemy import select
 
+from handlers.alerts.policy import Policy
 from handlers.engine import Engine
 from handlers.messages import Inbound
 from models.db import Database
 from models.tables import OutboxMessage, Report
 
 _ids = itertools.count(1)
+# A test types far faster than anyone; the per-sender limits are tested on their own (test_privacy.py).
+UNLIMITED = Policy(sender_messages_per_minute=0, sender_reports_per_hour=0)
 
 
 class Chat:
     """One person on one channel: `send` a message, get back the texts the bot queued for them."""
 
-    def __init__(self, db: Database, channel: str = "console", address: str = "warga-1") -> None:
+    def __init__(
+        self, db: Database, channel: str = "console", address: str = "warga-1", policy: Policy = UNLIMITED
+    ) -> None:
         self.db = db
-        self.engine = Engine(db)
+        self.engine = Engine(db, policy=policy)
         self.channel = channel
         self.address = address
         self.seen = 0

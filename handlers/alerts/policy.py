@@ -36,6 +36,10 @@ class Policy:
     # The bot's own WhatsApp number, told in invitations (TWILIO_WHATSAPP_FROM without "whatsapp:").
     whatsapp_number: str = ""
     reminder_template: str = ""
+    # UU PDP: RETENTION_DAYS; and the per-sender limits against floods.
+    retention_days: int = 90
+    sender_messages_per_minute: int = 20
+    sender_reports_per_hour: int = 5
 
     @property
     def draft_reminder(self) -> timedelta:

@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from handlers import acknowledgement, lexicon
+from handlers import acknowledgement, lexicon, privacy
 from handlers.commands import citizens
 from handlers.commands.command import Command
 from handlers.conversation import Turn
@@ -68,6 +68,18 @@ ROWS: tuple[Row, ...] = (
         {"id": ("batal", "batalkan", "stop", "berhenti"), "en": ("cancel",)},
         ANYONE,
         citizens.run_cancel,
+    ),
+    Row(
+        "my_data",
+        {"id": ("dataku", "data saya", "lihat data saya"), "en": ("mydata", "my data")},
+        ANYONE,
+        privacy.run_my_data,
+    ),
+    Row(
+        "erase",
+        {"id": ("hapusdata", "hapus data", "hapus data saya"), "en": ("deletedata", "delete my data")},
+        ANYONE,
+        privacy.run_erase,
     ),
     Row("join", {"id": ("daftar", "gabung"), "en": ("join", "register")}, ANYONE, invitations.run_join),
     Row(
