@@ -1,6 +1,8 @@
-"""No input at any step crashes the engine or loses the draft (hypothesis)."""
+"""No input at any step, and no command by any role, crashes the engine or loses the draft (hypothesis)."""
 
 from __future__ import annotations
+
+import itertools
 
 import pytest
 from chat import FULL_REPORT, Chat
@@ -9,10 +11,13 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from handlers.codes import normalise_code
+from handlers.commands import table
+from handlers.engine import FLOWS
 from handlers.matching import pick_many
 from handlers.messages import Choice
-from models.tables import Conversation
+from models.tables import Contact, Conversation
 
+_senders = itertools.count(1)
 # A step of the report, reached by replaying this many answers of a full report.
 STEPS = range(1, len(FULL_REPORT))
 
@@ -70,3 +75,31 @@ def test_pick_many_never_raises(text: str) -> None:
 def test_code_normaliser_never_raises_and_only_returns_codes(text: str) -> None:
     code = normalise_code(text)
     assert code is None or (code.isupper() or "-" in code)
+
+
+@pytest.mark.parametrize("role", [None, "pelopor", "fkdm", "koordinator"])
+@pytest.mark.parametrize(
+    "word", sorted({row.words["id"][0] for row in table.ROWS} | {"dataku", "hapus data"})
+)
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    slash=st.booleans(),
+    argument=st.one_of(anything, st.sampled_from(["35", "35.09", "jember", "LPR-AAAAA", "pelopor 35.09 x"])),
+)
+def test_every_command_by_every_role_answers_without_breaking(  # type: ignore[no-untyped-def]
+    sqlite_db, role, word, slash, argument
+) -> None:
+    address = f"cmd-{next(_senders)}"  # a new sender each time, so no example sees another's state
+    if role is not None:
+        with sqlite_db.transaction() as session:
+            session.add(
+                Contact(name=f"Petugas {address}", role=role, region_code="35.09", telegram_chat_id=address)
+            )
+    chat = Chat(sqlite_db, channel="telegram", address=address)
+    replies = chat.send(f"{'/' if slash else ''}{word} {argument}".strip())
+    # Whatever the command and whoever asks, an answer, and never the apology for a failed step.
+    assert replies, (word, argument)
+    assert not any("gangguan pada sistem" in r for r in replies), (word, argument, replies)
+    with sqlite_db.transaction() as session:
+        flow = session.scalars(select(Conversation.flow).where(Conversation.address == address)).one()
+    assert flow in (None, *FLOWS)
