@@ -79,3 +79,19 @@ FULL_REPORT = (
     "1",
     "kirim",
 )
+
+# A whole report in everyday words, each answer with (a piece of) the question it brings.
+EVERYDAY_REPORT = (
+    ("lapor", "Apa jenis kejadiannya?"),
+    ("2", "Di mana kejadiannya?"),
+    ("kec sumbersari jember", "benar?"),
+    ("iya", "Kapan kejadiannya?"),
+    ("tadi malam", "Ceritakan"),
+    ("Dua kelompok pelajar saling ejek di depan sekolah", "berapa orang"),
+    ("sekitar 20", "tanda bahaya"),
+    ("ga ada", "kelompok rentan"),
+    ("ga ada", "foto"),
+    ("ga ada", "menghubungi"),
+    ("anonim aja", "Kirim laporan ini?"),
+    ("kirim", "Kode laporan"),
+)

@@ -309,6 +309,11 @@ class FakeTelegram(FakeHttpServer):
         super().fail_next(chat_id, kind, times, **kw)
 
     # -- updates -----------------------------------------------------------------------------------
+    def pending_updates(self) -> list[dict[str, Any]]:
+        """Updates not yet confirmed by a later getUpdates offset."""
+        with self._lock:
+            return list(self._updates)
+
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
         """Queues an Update for getUpdates, assigning update_id if missing."""
         with self._lock:
