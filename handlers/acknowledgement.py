@@ -35,6 +35,10 @@ def handle(turn: Turn) -> bool:
     raw = requested_code(turn)
     if raw is None:
         return False
+    pressed = bool(turn.inbound.choice)
+    if turn.contact is None and not pressed:
+        # Typed by someone who is not a contact: the command table answers it as one that does not exist.
+        return False
     take(turn, raw)
     return True
 

@@ -209,10 +209,11 @@ def test_whatsapp_contacts_acknowledge_by_typing(db: Database) -> None:
 def test_someone_who_is_not_a_contact_cannot_acknowledge(db: Database) -> None:
     add_contacts(db)
     code = report(Chat(db), danger="1")
-    assert (
-        "hanya petugas yang terdaftar"
-        in Chat(db, channel="telegram", address="999").send(f"tangani {code}")[-1]
-    )
+    stranger = Chat(db, channel="telegram", address="999")
+    # Typed, it is a command they may not use, answered as one that does not exist; a "Saya tangani"
+    # button forwarded to them gets a plain explanation.
+    assert "tidak dikenal" in stranger.send(f"tangani {code}")[-1]
+    assert "hanya petugas yang terdaftar" in stranger.send(choice=f"ack:{code}")[-1]
     with db.transaction() as session:
         assert session.scalars(select(Incident)).one().acknowledged_by is None
 
