@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from handlers import floods, lexicon, places, severity, story
+from handlers import floods, lexicon, locations, places, severity, story
 from handlers.alerts import incidents
 from handlers.alerts.wording import masked
 from handlers.codes import new_code
@@ -73,8 +73,13 @@ def take_place(turn: Turn) -> str | None:
     """Resolves the place to a Kemendagri region, then asks to confirm or to choose."""
     if turn.inbound.location is not None:
         turn.state["latitude"], turn.state["longitude"] = turn.inbound.location
-        turn.hint("report.place.location_saved")
-        return STAY
+        shared = locations.place_at(*turn.inbound.location)
+        if shared is None:  # outside Indonesia, or nowhere the gazetteer knows: ask for the name
+            turn.hint("report.place.location_saved")
+            return STAY
+        turn.state["candidates"], turn.state["near"] = [[shared.code, shared.path]], True
+        return "place_confirm"
+    turn.state.pop("near", None)
     answer = turn.answer_text
     if not answer:
         turn.hint("common.need_text")
@@ -95,12 +100,14 @@ def take_place(turn: Turn) -> str | None:
 def ask_place_confirm(turn: Turn) -> None:
     """Reads the full place path back to the reporter."""
     _code, path = turn.state["candidates"][0]
-    turn.say("report.place.confirm", _yes_no(turn), path=path)
+    key = "report.place.confirm_near" if turn.state.get("near") else "report.place.confirm"
+    turn.say(key, _yes_no(turn), path=path)
 
 
 def _keep_place(turn: Turn, code: str, path: str) -> str:
     turn.state["region_code"], turn.state["place_path"] = code, path
     turn.state.pop("candidates", None)
+    turn.state.pop("near", None)
     return "when"
 
 

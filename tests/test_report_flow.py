@@ -94,14 +94,29 @@ def test_a_typed_place_with_a_typo_is_still_found(db: Database) -> None:
     )
 
 
-def test_a_shared_location_is_kept_and_the_name_still_asked(db: Database) -> None:
+def test_a_shared_location_is_confirmed_as_a_place(db: Database) -> None:
     chat = Chat(db)
     chat.say("lapor", "1")
-    replies = chat.send(location=(-8.17, 113.72))
-    assert "lokasi Anda tersimpan" in replies[0]
+    # A point in Patrang, Jember, shared from the phone: the place, offline, to confirm like a typed one.
+    asked = chat.send(location=(-8.16, 113.72))[-1]
+    assert asked == "Sekitar Patrang, Kabupaten Jember, Jawa Timur, menurut lokasi yang Anda bagikan — benar?"
+    chat.send("iya")
+    chat.say(*FULL_REPORT[4:])
+    [report] = chat.reports()
+    assert (report.region_code, report.latitude, report.longitude) == ("35.09.20", -8.16, 113.72)
+
+
+def test_a_wrong_or_foreign_location_gives_way_to_the_place_name(db: Database) -> None:
+    chat = Chat(db)
+    chat.say("lapor", "1")
+    abroad = chat.send(location=(1.29, 103.85))  # Singapore
+    assert "lokasi Anda tersimpan" in abroad[0] and "tulis nama desa" in abroad[0]
+    chat.send(location=(-8.16, 113.72))
+    assert "Baik, mohon tulis lagi" in chat.send("bukan")[0]
     chat.say(*FULL_REPORT[2:])
     [report] = chat.reports()
-    assert (report.latitude, report.longitude) == (-8.17, 113.72)
+    # The place typed wins; the location shared is kept beside it.
+    assert (report.region_code, report.latitude) == ("35.09.21.1004", -8.16)  # Karangrejo, Sumbersari
 
 
 @pytest.mark.parametrize(

@@ -161,6 +161,27 @@ async def test_report_through_buttons_and_text(database_url: str, fake_telegram:
     assert len(fake_telegram.calls("answerCallbackQuery")) == presses
 
 
+async def test_a_shared_location_in_jember_is_kabupaten_jember(
+    database_url: str, fake_telegram: FakeTelegram
+) -> None:
+    person = Person(fake_telegram)
+    async with polling(database_url, fake_telegram) as app:
+        for action, expected in REPORT_BY_BUTTONS[:3]:
+            fake_telegram.push_update(action(fake_telegram))
+            await person.read(expected)
+        # 9 km south-west of Jember town; the nearest place GeoNames knows, Durenan, is a hamlet that is
+        # neither a kecamatan nor a desa, so the answer is the kabupaten.
+        fake_telegram.push_update(fake_telegram.location_update(CHAT, -8.2396, 113.6481))
+        [asked] = await person.read("menurut lokasi yang Anda bagikan")
+        fake_telegram.push_update(pressed("yes:yes")(fake_telegram))
+        await person.read("Kapan kejadiannya?")
+        with app.db.transaction() as session:
+            state = session.scalars(select(Conversation.state)).one()
+
+    assert "Kabupaten Jember, Jawa Timur" in asked
+    assert state["region_code"].startswith("35.09")
+
+
 async def test_the_same_update_twice_is_handled_once(database_url: str, fake_telegram: FakeTelegram) -> None:
     start = fake_telegram.text_update(CHAT, "/start")
     # Both copies wait in the queue, so the bot receives them in one getUpdates answer.

@@ -220,6 +220,22 @@ async def test_report_by_numbers_and_words(whatsapp: WhatsApp) -> None:
     assert "\n1. Bentrok antarkelompok atau perguruan silat\n2. Tawuran\n" in category_question
 
 
+async def test_a_location_shared_on_whatsapp_is_a_place(whatsapp: WhatsApp) -> None:
+    await whatsapp.say("lapor", "Apa jenis kejadiannya?")
+    await whatsapp.say("tawuran", "Di mana kejadiannya?")
+    # WhatsApp's paperclip, Location: Twilio posts Latitude and Longitude with an empty body.
+    [asked] = await whatsapp.say(
+        {"body": "", "latitude": -8.16, "longitude": 113.72}, "lokasi yang Anda bagikan"
+    )
+    await whatsapp.say("1", "Kapan kejadiannya?")
+    with whatsapp.app.db.transaction() as session:
+        state = session.scalars(select(Conversation.state)).one()
+
+    assert asked.startswith("Sekitar Patrang, Kabupaten Jember, Jawa Timur")
+    assert "1. Ya" in asked
+    assert (state["region_code"], state["latitude"], state["longitude"]) == ("35.09.20", -8.16, 113.72)
+
+
 async def test_the_same_message_twice_is_handled_once(whatsapp: WhatsApp) -> None:
     first = await whatsapp.send("halo", message_sid="SM" + "a" * 32)
     again = await whatsapp.send("halo", message_sid="SM" + "a" * 32)
