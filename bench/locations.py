@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from handlers.locations import place_at  # noqa: E402
+from handlers.locations import place_at
 
 # (latitude, longitude, the kabupaten/kota it is in)
 SAMPLE = [

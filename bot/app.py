@@ -41,6 +41,7 @@ def limits(settings: Settings) -> Limits:
         per_channel={
             "telegram": settings.telegram_messages_per_second,
             "whatsapp": settings.whatsapp_messages_per_second,
+            "sms": settings.sms_messages_per_second,
         },
         per_chat={"telegram": settings.telegram_messages_per_chat_per_second},
     )
@@ -61,9 +62,18 @@ def whatsapp_sender(settings: Settings) -> Sender:
     return WhatsAppSender(client, settings.twilio_whatsapp_from, callback, media)
 
 
+def sms_sender(settings: Settings) -> Sender:
+    from bot.channels.sms import SmsSender
+    from bot.channels.whatsapp import make_client
+
+    client = make_client(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url)
+    callback = f"{settings.public_url}/sms/status" if settings.public_url else None
+    return SmsSender(client, settings.twilio_sms_from, callback)
+
+
 def senders_for(settings: Settings) -> dict[str, Sender]:
     """A sender for every channel whose settings are given, whatever this process receives on."""
-    makers = {"telegram": telegram_sender, "whatsapp": whatsapp_sender}
+    makers = {"telegram": telegram_sender, "whatsapp": whatsapp_sender, "sms": sms_sender}
     return {channel: makers[channel](settings) for channel in settings.sending_channels()}
 
 

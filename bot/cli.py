@@ -182,7 +182,11 @@ def channels_for_serve(settings: Settings) -> list[str]:
         chosen.append("telegram-poll")
     elif settings.telegram_bot_token or settings.telegram_webhook_secret:
         chosen.append("telegram-webhook")
-    if settings.twilio_account_sid or settings.twilio_auth_token or settings.twilio_whatsapp_from:
+    if settings.twilio_sms_from:
+        chosen.append("sms")
+    if settings.twilio_whatsapp_from or (
+        (settings.twilio_account_sid or settings.twilio_auth_token) and not settings.twilio_sms_from
+    ):
         chosen.append("whatsapp")
     if not chosen:
         raise SettingsError("serve needs TELEGRAM_BOT_TOKEN or TWILIO_ACCOUNT_SID; see .env.example")
@@ -199,7 +203,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("poll", help="Telegram long polling")
     commands.add_parser("serve", help="web server for the Telegram and WhatsApp webhooks")
     importing = commands.add_parser("import-contacts", help="add or update contacts from a CSV file")
-    importing.add_argument("file", help="CSV with the header nama,peran,wilayah,telegram_id,whatsapp")
+    importing.add_argument("file", help="CSV with the header nama,peran,wilayah,telegram_id,whatsapp,sms")
     exporting = commands.add_parser("export-contacts", help="write the contacts as CSV")
     exporting.add_argument("--output", help="file to write; standard output when left out")
     log = commands.add_parser("alert-log", help="who an alert went to, how each delivery went, who took it")

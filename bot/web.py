@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -20,10 +20,10 @@ from telegram import Bot
 
 from bot import bodies, delivery_reports, polling, timers
 from bot.app import App
-from bot.channels import telegram, whatsapp
+from bot.channels import sms, telegram, whatsapp
 from bot.logs import Outage
 from handlers import documents
-from handlers.messages import acceptable
+from handlers.messages import Inbound, acceptable
 from models.base import utcnow
 from models.tables import PENDING, Conversation, InboundMessage, OutboxMessage
 
@@ -101,21 +101,31 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
             return Response(status_code=403)
         return form
 
-    async def whatsapp_webhook(request: Request) -> Response:
-        if not settings.whatsapp_enabled:
+    async def twilio_message(
+        request: Request, enabled: bool, parse: Callable[..., Inbound | None]
+    ) -> Response:
+        """An incoming WhatsApp message or SMS: signed, parsed, handled, then answered with empty TwiML."""
+        if not enabled:
             return Response(status_code=404)
         form = await twilio_form(request)
         if isinstance(form, Response):
             return form
-        inbound = whatsapp.parse_form(form)
+        inbound = parse(form)
         if inbound is None or acceptable(inbound) is None:
             return Response(status_code=400)
         await run_in_threadpool(app.engine.handle, inbound)
         outage.succeeded()
         return Response(EMPTY_TWIML, media_type="text/xml")
 
-    async def whatsapp_status(request: Request) -> Response:
-        if not settings.whatsapp_enabled:
+    async def whatsapp_webhook(request: Request) -> Response:
+        return await twilio_message(request, settings.whatsapp_enabled, whatsapp.parse_form)
+
+    async def sms_webhook(request: Request) -> Response:
+        return await twilio_message(request, settings.sms_enabled, sms.parse_form)
+
+    async def delivery_status(request: Request) -> Response:
+        """Twilio's delivery report for a WhatsApp message or an SMS: the same form, the same store."""
+        if not (settings.whatsapp_enabled or settings.sms_enabled):
             return Response(status_code=404)
         form = await twilio_form(request)
         if isinstance(form, Response):
@@ -175,7 +185,9 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
         routes=[
             Route("/telegram/webhook", telegram_webhook, methods=["POST"]),
             Route("/whatsapp/webhook", whatsapp_webhook, methods=["POST"]),
-            Route("/whatsapp/status", whatsapp_status, methods=["POST"]),
+            Route("/whatsapp/status", delivery_status, methods=["POST"]),
+            Route("/sms/webhook", sms_webhook, methods=["POST"]),
+            Route("/sms/status", delivery_status, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/media/{token}", media, methods=["GET"]),
         ],

@@ -35,6 +35,12 @@ def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
+def sms_form(language: str, key: str) -> str:
+    """The key of a sentence's SMS form (`key_sms`) where the catalog has one, so an SMS stays short."""
+    shorter = f"{key}_sms"
+    return shorter if shorter in catalog(language if language in LANGUAGES else DEFAULT_LANGUAGE) else key
+
+
 def text(language: str, key: str, **values: object) -> str:
     """One sentence in the person's language, falling back to Indonesian, filled in."""
     sentences = catalog(language if language in LANGUAGES else DEFAULT_LANGUAGE)

@@ -20,12 +20,16 @@ REQUIRED_BY_CHANNEL: dict[str, tuple[str, ...]] = {
     "telegram-poll": ("TELEGRAM_BOT_TOKEN",),
     "telegram-webhook": ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET"),
     "whatsapp": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM", "PUBLIC_URL"),
+    "sms": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_SMS_FROM", "PUBLIC_URL"),
 }
 # Settings a process needs to send on a channel, whatever it receives on.
 REQUIRED_TO_SEND: dict[str, tuple[str, ...]] = {
     "telegram": ("TELEGRAM_BOT_TOKEN",),
     "whatsapp": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM"),
+    "sms": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_SMS_FROM"),
 }
+# Twilio's channels share the account; each is wanted when its own sender number is given.
+TWILIO_SENDERS = {"whatsapp": "TWILIO_WHATSAPP_FROM", "sms": "TWILIO_SMS_FROM"}
 
 
 class SettingsError(Exception):
@@ -82,6 +86,8 @@ class Settings:
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_whatsapp_from: str = ""
+    # The number SMS go out from, for feature phones (E.164, e.g. +14155550100).
+    twilio_sms_from: str = ""
     twilio_api_url: str = DEFAULT_TWILIO_API_URL
     twilio_template_alert: str = ""
     public_url: str = ""
@@ -93,6 +99,7 @@ class Settings:
     telegram_messages_per_second: float = 30.0
     telegram_messages_per_chat_per_second: float = 1.0
     whatsapp_messages_per_second: float = 10.0
+    sms_messages_per_second: float = 1.0
     send_max_attempts: int = 8
     outbox_lease_seconds: int = 120
     # The longest a database call may take (or wait for a lock) before the request answers 503.
@@ -133,6 +140,7 @@ class Settings:
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
             twilio_whatsapp_from=env.get("TWILIO_WHATSAPP_FROM", ""),
+            twilio_sms_from=env.get("TWILIO_SMS_FROM", ""),
             twilio_api_url=env.get("TWILIO_API_URL") or DEFAULT_TWILIO_API_URL,
             twilio_template_alert=env.get("TWILIO_TEMPLATE_ALERT", ""),
             public_url=env.get("PUBLIC_URL", "").rstrip("/"),
@@ -142,6 +150,7 @@ class Settings:
             telegram_messages_per_second=_float(env, "TELEGRAM_MESSAGES_PER_SECOND", 30.0),
             telegram_messages_per_chat_per_second=_float(env, "TELEGRAM_MESSAGES_PER_CHAT_PER_SECOND", 1.0),
             whatsapp_messages_per_second=_float(env, "WHATSAPP_MESSAGES_PER_SECOND", 10.0),
+            sms_messages_per_second=_float(env, "SMS_MESSAGES_PER_SECOND", 1.0),
             send_max_attempts=_int(env, "SEND_MAX_ATTEMPTS", 8),
             outbox_lease_seconds=_int(env, "OUTBOX_LEASE_SECONDS", 120),
             db_statement_timeout_seconds=_float(env, "DB_STATEMENT_TIMEOUT_SECONDS", 10.0),
@@ -184,7 +193,11 @@ class Settings:
         Half a channel's settings is a mistake worth stopping for, not a reason to drop its messages.
         """
         channels = []
+        twilio_numbers = [name for name in TWILIO_SENDERS.values() if getattr(self, name.lower())]
         for channel, names in REQUIRED_TO_SEND.items():
+            own = TWILIO_SENDERS.get(channel)
+            if own and twilio_numbers and own not in twilio_numbers:
+                continue  # the account serves the other Twilio channel only
             given = [name for name in names if getattr(self, name.lower())]
             if given and len(given) < len(names):
                 missing = next(name for name in names if name not in given)
@@ -198,6 +211,10 @@ class Settings:
     @property
     def telegram_enabled(self) -> bool:
         return bool(self.telegram_bot_token)
+
+    @property
+    def sms_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_sms_from)
 
     @property
     def whatsapp_enabled(self) -> bool:

@@ -25,7 +25,9 @@ from models.tables import Contact
 
 logger = logging.getLogger(__name__)
 
-HEADER = ("nama", "peran", "wilayah", "telegram_id", "whatsapp")
+HEADER = ("nama", "peran", "wilayah", "telegram_id", "whatsapp", "sms")
+# Files written before SMS have no sms column; they import as they always did.
+HEADER_WITHOUT_SMS = HEADER[:-1]
 MAX_NAME = 120
 # Rows written per transaction: large enough to be fast, small enough not to hold SQLite's lock for long.
 CHUNK = 500
@@ -88,6 +90,7 @@ class ContactRow:
     region_code: str
     telegram_chat_id: str | None
     whatsapp: str | None
+    sms: str | None = None
 
 
 def import_contacts(
@@ -134,7 +137,7 @@ def export_contacts(db: Database, out: TextIO) -> int:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(HEADER)
     writer.writerows(
-        [safe_cell(v) for v in (c.name, c.role, c.region_code, c.telegram_chat_id, c.whatsapp)]
+        [safe_cell(v) for v in (c.name, c.role, c.region_code, c.telegram_chat_id, c.whatsapp, c.sms)]
         for c in contacts
     )
     logger.info("contacts exported: %d rows", len(contacts))
@@ -163,6 +166,8 @@ class _Importer:
         # The first line each telegram id and WhatsApp number appeared on, valid row or not.
         self.telegram_lines: dict[str, int] = {}
         self.whatsapp_lines: dict[str, int] = {}
+        self.sms_lines: dict[str, int] = {}
+        self.columns = len(HEADER)
         self.regions: dict[str, tuple[str | None, str | None]] = {}
 
     def t(self, key: str, **values: object) -> str:
@@ -178,8 +183,10 @@ class _Importer:
         records = []
         try:
             header = next(reader, [])
-            if tuple(cell.strip().lower() for cell in header) != HEADER:
+            given = tuple(cell.strip().lower() for cell in header)
+            if given not in (HEADER, HEADER_WITHOUT_SMS):
                 raise ContactFileError(self.t("contacts.bad_header", header=",".join(HEADER)))
+            self.columns = len(given)
             last = reader.line_num
             for cells in reader:
                 # A quoted cell can span lines; the row starts on the line after the previous row ended.
@@ -197,10 +204,12 @@ class _Importer:
 
     def check(self, line: int, cells: list[str]) -> ContactRow | None:
         """The row normalised, or None after recording everything wrong with it."""
-        if len(cells) != len(HEADER):
-            self.reject(line, [self.t("contacts.column_count", count=len(cells), expected=len(HEADER))])
+        if len(cells) != self.columns:
+            self.reject(line, [self.t("contacts.column_count", count=len(cells), expected=self.columns)])
             return None
-        name, role_text, region_text, telegram_text, whatsapp_text = (cell.strip() for cell in cells)
+        name, role_text, region_text, telegram_text, whatsapp_text, sms_text = (
+            cell.strip() for cell in [*cells, ""][: len(HEADER)]
+        )
         reasons = []
         if any(cleaned_text(cell) != cell.replace("\r", "") for cell in cells):
             reasons.append(
@@ -236,18 +245,25 @@ class _Importer:
             whatsapp = normalize_phone(whatsapp_text)
             if whatsapp is None:
                 reasons.append(self.t("contacts.whatsapp_invalid"))
-        if not telegram_text and not whatsapp_text:
+        sms = None
+        if sms_text:
+            sms = normalize_phone(sms_text)
+            if sms is None:
+                reasons.append(self.t("contacts.sms_invalid"))
+        if not telegram_text and not whatsapp_text and not sms_text:
             reasons.append(self.t("contacts.no_address"))
 
         if telegram_chat_id and (first := self.telegram_lines.setdefault(telegram_chat_id, line)) != line:
             reasons.append(self.t("contacts.telegram_repeated", line=first))
         if whatsapp and (first := self.whatsapp_lines.setdefault(whatsapp, line)) != line:
             reasons.append(self.t("contacts.whatsapp_repeated", line=first))
+        if sms and (first := self.sms_lines.setdefault(sms, line)) != line:
+            reasons.append(self.t("contacts.sms_repeated", line=first))
 
         if reasons or role is None or region_code is None:
             self.reject(line, reasons)
             return None
-        return ContactRow(line, name, role, region_code, telegram_chat_id, whatsapp)
+        return ContactRow(line, name, role, region_code, telegram_chat_id, whatsapp, sms)
 
     def region(self, value: str) -> tuple[str | None, str | None]:
         """The region code for a `wilayah` cell, or the reason there is none; each value looked up once."""
@@ -279,10 +295,15 @@ class _Importer:
             return
         telegram_ids = [row.telegram_chat_id for row in rows if row.telegram_chat_id]
         numbers = [row.whatsapp for row in rows if row.whatsapp]
+        sms_numbers = [row.sms for row in rows if row.sms]
         with self.db.transaction() as session:
             existing = session.scalars(
                 select(Contact).where(
-                    or_(Contact.telegram_chat_id.in_(telegram_ids), Contact.whatsapp.in_(numbers))
+                    or_(
+                        Contact.telegram_chat_id.in_(telegram_ids),
+                        Contact.whatsapp.in_(numbers),
+                        Contact.sms.in_(sms_numbers),
+                    )
                 )
             )
             chunk = _Chunk(session)
@@ -294,18 +315,21 @@ class _Importer:
     def apply(self, chunk: _Chunk, row: ContactRow) -> None:
         by_telegram = chunk.by_telegram.get(row.telegram_chat_id) if row.telegram_chat_id else None
         by_whatsapp = chunk.by_whatsapp.get(row.whatsapp) if row.whatsapp else None
-        if by_telegram and by_whatsapp and by_telegram is not by_whatsapp:
+        by_sms = chunk.by_sms.get(row.sms) if row.sms else None
+        found = {id(c): c for c in (by_telegram, by_whatsapp, by_sms) if c is not None}
+        if len(found) > 1:
             self.reject(row.line, [self.t("contacts.two_contacts")])
             return
-        contact = by_telegram or by_whatsapp
+        contact = next(iter(found.values()), None)
         if contact is None:
-            chunk.take(row.telegram_chat_id, row.whatsapp)
+            chunk.take(row.telegram_chat_id, row.whatsapp, row.sms)
             contact = Contact(
                 name=row.name,
                 role=row.role,
                 region_code=row.region_code,
                 telegram_chat_id=row.telegram_chat_id,
                 whatsapp=row.whatsapp,
+                sms=row.sms,
                 active=True,
             )
             chunk.session.add(contact)
@@ -318,15 +342,17 @@ class _Importer:
             "region_code": row.region_code,
             "telegram_chat_id": row.telegram_chat_id,
             "whatsapp": row.whatsapp,
+            "sms": row.sms,
             "active": True,
         }
         if all(getattr(contact, key) == value for key, value in wanted.items()):
             self.result.unchanged += 1
             return
-        moved = (contact.telegram_chat_id, contact.whatsapp) != (row.telegram_chat_id, row.whatsapp)
+        addresses = (row.telegram_chat_id, row.whatsapp, row.sms)
+        moved = (contact.telegram_chat_id, contact.whatsapp, contact.sms) != addresses
         if moved:
-            chunk.take(row.telegram_chat_id, row.whatsapp)
-            chunk.release(contact, row.telegram_chat_id, row.whatsapp)
+            chunk.take(*addresses)
+            chunk.release(contact, *addresses)
             # Why the old address failed says nothing about the new one.
             contact.unreachable_reason = None
         for key, value in wanted.items():
@@ -343,6 +369,7 @@ class _Chunk:
         self.session = session
         self.by_telegram: dict[str, Contact] = {}
         self.by_whatsapp: dict[str, Contact] = {}
+        self.by_sms: dict[str, Contact] = {}
         # Addresses a contact gave up in this chunk, still held in the database until the next flush.
         self.released: set[tuple[str, str]] = set()
 
@@ -351,8 +378,12 @@ class _Chunk:
             self.by_telegram[contact.telegram_chat_id] = contact
         if contact.whatsapp:
             self.by_whatsapp[contact.whatsapp] = contact
+        if contact.sms:
+            self.by_sms[contact.sms] = contact
 
-    def release(self, contact: Contact, telegram_chat_id: str | None, whatsapp: str | None) -> None:
+    def release(
+        self, contact: Contact, telegram_chat_id: str | None, whatsapp: str | None, sms: str | None
+    ) -> None:
         """Forget the addresses the contact is about to give up for these."""
         if contact.telegram_chat_id and contact.telegram_chat_id != telegram_chat_id:
             self.by_telegram.pop(contact.telegram_chat_id, None)
@@ -360,10 +391,13 @@ class _Chunk:
         if contact.whatsapp and contact.whatsapp != whatsapp:
             self.by_whatsapp.pop(contact.whatsapp, None)
             self.released.add(("whatsapp", contact.whatsapp))
+        if contact.sms and contact.sms != sms:
+            self.by_sms.pop(contact.sms, None)
+            self.released.add(("sms", contact.sms))
 
-    def take(self, telegram_chat_id: str | None, whatsapp: str | None) -> None:
+    def take(self, telegram_chat_id: str | None, whatsapp: str | None, sms: str | None) -> None:
         """Write pending releases before an address is taken again, or the unique index would refuse it."""
-        wanted = {("telegram", telegram_chat_id), ("whatsapp", whatsapp)}
+        wanted = {("telegram", telegram_chat_id), ("whatsapp", whatsapp), ("sms", sms)}
         if wanted & self.released:
             self.session.flush()
             self.released.clear()

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from config.catalog import text
+from config.catalog import sms_form, text
 from handlers.alerts.policy import Policy
 from handlers.matching import pick, pick_many
 from handlers.messages import Choice, Inbound, Reply
@@ -58,6 +58,8 @@ class Turn:
 
     def t(self, key: str, **values: object) -> str:
         """A sentence from the person's catalog."""
+        if self.inbound.channel == "sms":
+            key = sms_form(self.language, key)  # the shorter form a feature phone gets, where there is one
         return text(self.language, key, **values)
 
     def say(self, key: str, choices: Sequence[Choice] = (), **values: object) -> None:

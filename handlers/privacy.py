@@ -181,10 +181,11 @@ def _erase_contact(session: Session, contact: Contact, now: datetime) -> None:
             or_(
                 and_(Conversation.channel == "telegram", Conversation.address == contact.telegram_chat_id),
                 and_(Conversation.channel == "whatsapp", Conversation.address == contact.whatsapp),
+                and_(Conversation.channel == "sms", Conversation.address == contact.sms),
             ),
         )
     ).all()
-    contact.name, contact.telegram_chat_id, contact.whatsapp = ERASED_NAME, None, None
+    contact.name, contact.telegram_chat_id, contact.whatsapp, contact.sms = ERASED_NAME, None, None, None
     contact.active = False
     for other in others:
         erase(session, other, now)
@@ -205,6 +206,7 @@ def expire(session: Session, now: datetime, retention_days: int) -> int:
         or_(
             and_(Conversation.channel == "telegram", Contact.telegram_chat_id == Conversation.address),
             and_(Conversation.channel == "whatsapp", Contact.whatsapp == Conversation.address),
+            and_(Conversation.channel == "sms", Contact.sms == Conversation.address),
         )
     )
     idle = session.scalars(

@@ -89,6 +89,8 @@ class Contact(Base):
     region_code: Mapped[str] = mapped_column(String(16), index=True)
     telegram_chat_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     whatsapp: Mapped[str | None] = mapped_column(String(20), unique=True)
+    # A number reached by SMS: a feature phone, or a phone without data.
+    sms: Mapped[str | None] = mapped_column(String(20), unique=True)
     active: Mapped[bool] = mapped_column(default=True)
     unreachable_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -97,7 +99,7 @@ class Contact(Base):
     @classmethod
     def address_on(cls, channel: str) -> Any:
         """The column holding a contact's address on a channel; None for channels contacts are not on."""
-        return {"telegram": cls.telegram_chat_id, "whatsapp": cls.whatsapp}.get(channel)
+        return {"telegram": cls.telegram_chat_id, "whatsapp": cls.whatsapp, "sms": cls.sms}.get(channel)
 
 
 class Report(Base):

@@ -25,7 +25,9 @@ from models.db import Database
 from models.tables import Contact
 
 ROOT = Path(__file__).parent.parent
+# Files written before SMS had five columns; they still import. Exports write the sixth, sms.
 HEADER = "nama,peran,wilayah,telegram_id,whatsapp"
+EXPORTED = HEADER + ",sms"
 
 
 def reason(key: str, **values: object) -> str:
@@ -151,7 +153,7 @@ def test_line_numbers_count_lines_of_the_file_even_with_a_cell_over_two_lines(db
 def test_a_wrong_header_is_one_error_and_nothing_is_imported(db: Database, lines: list[str]) -> None:
     with pytest.raises(ContactFileError) as raised:
         import_contacts(db, lines)
-    assert raised.value.reason == reason("bad_header", header=HEADER)
+    assert raised.value.reason == reason("bad_header", header=EXPORTED)
     assert count(db) == 0
 
 
@@ -275,12 +277,24 @@ def test_export_writes_the_import_format_by_region_then_name_and_round_trips(db:
 
     assert written == 3
     assert out.getvalue().splitlines() == [
-        HEADER,
-        "Siti,koordinator,35.09,,+6281234567892",
-        "Ani,fkdm,35.09.21,-1001234567890,",
-        "budi,pelopor,35.09.21,123,+6281234567890",
+        EXPORTED,
+        "Siti,koordinator,35.09,,+6281234567892,",
+        "Ani,fkdm,35.09.21,-1001234567890,,",
+        "budi,pelopor,35.09.21,123,+6281234567890,",
     ]
     assert import_contacts(db, io.StringIO(out.getvalue())) == ImportResult(unchanged=3)
+
+
+def test_an_sms_only_contact_imports_exports_and_imports_again_unchanged(db: Database) -> None:
+    lines = [EXPORTED, "Pak Wiryo,pelopor,35.09.21,,,0812 3456 7001", "Bu Sri,pelopor,35.09.21,,,08123"]
+    result = import_contacts(db, lines)
+    out = io.StringIO()
+    export_contacts(db, out)
+
+    assert result.created == 1
+    assert [(e.line, e.reason) for e in result.errors] == [(3, reason("sms_invalid"))]
+    assert out.getvalue().splitlines()[1] == "Pak Wiryo,pelopor,35.09.21,,,+6281234567001"
+    assert import_contacts(db, io.StringIO(out.getvalue())) == ImportResult(unchanged=1)
 
 
 def test_export_leaves_out_inactive_contacts(db: Database) -> None:
@@ -402,9 +416,9 @@ def test_export_then_import_from_the_command_line_changes_nothing(tmp_path: Path
     again = run_bot(["import-contacts", str(tmp_path / "keluar.csv")], tmp_path, database_url)
 
     assert to_stdout.stdout.splitlines() == [
-        HEADER,
-        "Ani,fkdm,35.09,2,",
-        "Budi,pelopor,35.09.21,1,+6281234567890",
+        EXPORTED,
+        "Ani,fkdm,35.09,2,,",
+        "Budi,pelopor,35.09.21,1,+6281234567890,",
     ]
     assert (tmp_path / "keluar.csv").read_text("utf-8") == to_stdout.stdout
     assert "2 kontak diekspor." in to_file.stderr

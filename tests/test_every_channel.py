@@ -8,11 +8,12 @@ from pathlib import Path
 
 import httpx
 from fakes.telegram_api import FakeTelegram
-from fakes.twilio_api import FakeTwilio, inbound_params, sign_twilio_request
+from fakes.twilio_api import SMS_NUMBER, FakeTwilio, inbound_params, sign_twilio_request
 from processes import ROOT, bot_process, stop, wait_for
 from servers import free_socket, url_of
 from sqlalchemy import select
 
+from bot.channels.gsm import segments
 from bot.channels.telegram import TelegramSender, make_bot
 from bot.dispatcher import Dispatcher
 from bot.limits import Limits
@@ -133,6 +134,30 @@ def test_poll_with_twilio_settings_sends_the_whatsapp_alert_as_the_template(
     assert "Karangrejo" in whatsapp_alert["content_variables"]["4"]
     assert "Kode laporan" in fake_telegram.messages_to(CITIZEN)[-1]
     assert "diteruskan kepada petugas" in fake_telegram.messages_to(CITIZEN)[-1]
+
+
+def test_poll_with_an_sms_number_sends_the_alert_by_sms_to_a_pioneer_with_a_feature_phone(
+    db: Database, database_url: str, fake_telegram: FakeTelegram, fake_twilio: FakeTwilio, tmp_path: Path
+) -> None:
+    with db.transaction() as session:
+        session.add(Contact(name="Pak Wiryo", role="pelopor", region_code="35.09.21", sms="+6281200000009"))
+    log = tmp_path / "poll.log"
+    settings = telegram_settings(database_url, fake_telegram) | {
+        "TWILIO_ACCOUNT_SID": fake_twilio.account_sid,
+        "TWILIO_AUTH_TOKEN": fake_twilio.auth_token,
+        "TWILIO_SMS_FROM": SMS_NUMBER,
+        "TWILIO_API_URL": fake_twilio.base_url,
+    }
+    with bot_process("poll", log, **settings) as bot:
+        code = report_on_telegram(fake_telegram, bot, log)
+        wait_for("the SMS alert", lambda: fake_twilio.sent, bot, log, timeout=15)
+        stop(bot, log)
+
+    assert "receiving on telegram (polling); sending on sms, telegram" in log.read_text()
+    [alert] = fake_twilio.sent
+    assert (alert["to"], alert["from_"]) == ("+6281200000009", SMS_NUMBER)
+    assert code in alert["body"] and f"TANGANI {code}" in alert["body"]
+    assert segments(alert["body"]) <= 2  # raises on any character that would make it UCS-2
 
 
 def test_poll_without_twilio_settings_fails_the_whatsapp_only_delivery_with_the_reason(

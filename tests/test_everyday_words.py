@@ -55,6 +55,11 @@ ROWS = [
     ("when", "kemaren", "occurred", "Kemarin", "what"),
     ("when", "besok", "occurred", "Akan terjadi (ada rencana atau ancaman)", "what"),
     ("when", "td malam jam 9", "occurred", "td malam jam 9", "what"),
+    # "tadi malam" is one letter from "nanti malam"; last night must never be read as "will happen".
+    ("when", "tadi malam", "occurred", "Kemarin", "what"),
+    ("when", "td malem", "occurred", "Kemarin", "what"),
+    ("when", "tadi pagi", "occurred", "Hari ini", "what"),
+    ("when", "nanti malam", "occurred", "Akan terjadi (ada rencana atau ancaman)", "what"),
     ("people", "ratusan", "people", "mass", "danger"),
     ("people", "mungkin seratusan", "people", "crowd", "danger"),
     ("people", "puluhan org", "people", "group", "danger"),

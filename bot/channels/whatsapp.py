@@ -109,6 +109,8 @@ class WhatsAppSender:
     """Sends outbox messages through Twilio's Messages API."""
 
     channel = CHANNEL
+    # How Twilio tells a WhatsApp address from a phone number.
+    prefix = PREFIX
 
     def __init__(
         self, client: Client, sender: str, status_callback: str | None = None, media_url: str | None = None
@@ -130,7 +132,7 @@ class WhatsAppSender:
             kwargs.update(content_sid=template[0], content_variables=template[1])
         else:
             kwargs["body"] = body
-        return self.client.messages.create(from_=self.sender, to=PREFIX + to, **kwargs).sid
+        return self.client.messages.create(from_=self.sender, to=self.prefix + to, **kwargs).sid
 
     async def send(self, message: Outgoing) -> Outcome:
         sid = None

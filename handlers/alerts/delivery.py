@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from config import routing
 from config.catalog import text
 from handlers.alerts.policy import Policy
-from handlers.alerts.wording import alert_values, template_variables
+from handlers.alerts.wording import alert_values, for_sms, template_variables
 from handlers.messages import Choice, Reply
 from handlers.outbox import ALERT, enqueue
 from handlers.outbox import URGENT as URGENT_PRIORITY
@@ -77,8 +77,12 @@ def send_to_contact(
     purpose: str,
     ack_code: str | None = None,
     template_variables: dict[str, str] | None = None,
+    short: str | None = None,
 ) -> OutboxMessage:
-    """Queue an alert or update about an incident, with the "Saya tangani" button where it fits."""
+    """Queue an alert or update about an incident, with the "Saya tangani" button where it fits.
+
+    `short` is the same in the fewest SMS segments, for a contact reached by SMS.
+    """
     choices = (Choice(f"ack:{ack_code}", text("id", "alert.ack.button")),) if ack_code else ()
     return to_contact(
         session,
@@ -91,6 +95,7 @@ def send_to_contact(
         template=Template(policy.whatsapp_template, "TWILIO_TEMPLATE_ALERT", template_variables),
         incident_id=incident.id,
         buttons_on_whatsapp=False,
+        short=Reply(short) if short else None,
     )
 
 
@@ -115,8 +120,10 @@ def to_contact(
     template: Template | None = None,
     incident_id: int | None = None,
     buttons_on_whatsapp: bool = True,
+    short: Reply | None = None,
 ) -> OutboxMessage:
-    """Queue a message to a contact: Telegram when they have it, else WhatsApp, within Twilio's rules.
+    """Queue a message to a contact: Telegram when they have it, else WhatsApp, within Twilio's rules,
+    else SMS (`short`, when given, is the form that fits an SMS; no 24-hour window applies there).
 
     A channel the bot has no settings for is passed over as a blocked one is; when no channel is left
     the message is stored as failed with the reason, so alert-log shows it and nobody counts on it.
@@ -140,12 +147,14 @@ def to_contact(
             message = enqueue(session, channel="whatsapp", address=number, reply=on_whatsapp, **queued)
             message.template_sid, message.template_variables = template.sid, template.variables
             return message
+    if contact.sms and "sms" not in policy.unavailable:
+        return enqueue(session, channel="sms", address=contact.sms, reply=short or reply, **queued)
     templatable = template is not None and template.variables is not None
     channel, reason = unreachable_because(contact, policy, template.setting if templatable else None)  # type: ignore[union-attr]
     message = enqueue(
         session,
         channel=channel,
-        address=(number if channel == "whatsapp" else contact.telegram_chat_id) or "",
+        address={"whatsapp": number, "sms": contact.sms}.get(channel, contact.telegram_chat_id) or "",
         reply=Reply(reply.text),
         **queued,
     )
@@ -168,6 +177,8 @@ def unreachable_because(contact: Contact, policy: Policy, template_setting: str 
         return "whatsapp", lost
     if contact.telegram_chat_id and not contact.unreachable_reason:
         return "telegram", f"{policy.unavailable['telegram']}; no WhatsApp number"
+    if contact.sms:
+        return "sms", policy.unavailable.get("sms", "sms unreachable")
     return "telegram", "telegram unreachable and no WhatsApp number"
 
 
@@ -184,9 +195,9 @@ def full_alert(
     """Send the whole alert to contacts who do not have it yet; how many of them it can reach."""
     already = set(session.scalars(select(Recipient.contact_id).where(Recipient.incident_id == incident.id)))
     values = alert_values(report, incident.level)
-    body = text(
-        "id", heading, **values, minutes=str(int(policy.timeout(incident.level).total_seconds() // 60))
-    )
+    minutes = str(int(policy.timeout(incident.level).total_seconds() // 60))
+    body = text("id", heading, **values, minutes=minutes)
+    short = for_sms(heading, values, minutes=minutes)
     reached = 0
     for contact in (c for c in contacts if c.id not in already):
         session.add(
@@ -202,6 +213,7 @@ def full_alert(
             purpose="alert",
             ack_code=report.code,
             template_variables=template_variables(values),
+            short=short,
         )
         reached += message.status != FAILED
     return reached

@@ -13,7 +13,7 @@ from config.catalog import text
 from handlers.alerts.delivery import full_alert, send_to_contact
 from handlers.alerts.policy import Policy
 from handlers.alerts.routing import contacts_in_reach, coordinators_for
-from handlers.alerts.wording import alert_values, template_variables
+from handlers.alerts.wording import alert_values, for_sms, template_variables
 from models.tables import Incident, Report, Timer
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ def escalate(session: Session, incident: Incident, *, now: datetime, policy: Pol
             purpose="escalation",
             ack_code=report.code,
             template_variables=template_variables(values),
+            short=for_sms("alert.nobody_responded", values),
         )
     logger.warning("incident %s: nobody responded; coordinators told", incident.id)
     return "coordinators"

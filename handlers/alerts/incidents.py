@@ -16,7 +16,7 @@ from handlers.alerts.delivery import full_alert, send_to_contact
 from handlers.alerts.escalation import escalate, schedule_escalation
 from handlers.alerts.policy import Policy
 from handlers.alerts.routing import contacts_in_reach
-from handlers.alerts.wording import alert_values
+from handlers.alerts.wording import alert_values, for_sms
 from handlers.places import district_of
 from handlers.severity import LEVELS, raise_for_reports
 from models.tables import (
@@ -109,6 +109,9 @@ def on_new_report(session: Session, report: Report, *, now: datetime, policy: Po
                 incident=incident,
                 purpose="update",
                 ack_code=first.code if incident.acknowledged_by is None else None,
+                short=for_sms(
+                    "alert.update", values, number=str(incident.report_count), first_code=first.code
+                ),
             )
     contacts = contacts_in_reach(session, report.region_code, max(incident.reach, 1), incident.level)
     full_alert(session, incident, report, contacts, now=now, policy=policy)
@@ -131,7 +134,14 @@ def add_details(session: Session, report: Report, details: str, *, now: datetime
         contact = session.get(Contact, recipient.contact_id)
         if contact is not None and contact.active and incident is not None:
             send_to_contact(
-                session, contact, body, now=now, policy=policy, incident=incident, purpose="update"
+                session,
+                contact,
+                body,
+                now=now,
+                policy=policy,
+                incident=incident,
+                purpose="update",
+                short=for_sms("alert.addition", {"code": report.code, "details": details}),
             )
 
 

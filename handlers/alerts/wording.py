@@ -5,7 +5,7 @@ from __future__ import annotations
 from lokal import mask_pii
 
 from config import routing
-from config.catalog import text
+from config.catalog import sms_form, text
 from handlers.localtime import local_time
 from handlers.places import place
 from models.tables import Report
@@ -18,6 +18,10 @@ def listed(keys: list[str], catalog_prefix: str) -> str:
 def masked(description: str) -> str:
     """A reporter's words without their name, number or ids; street addresses stay, they say where."""
     return mask_pii(description, exclude=["ADDRESS"]).text
+
+
+# The reporter's own words in an SMS alert: the rest is on Telegram, WhatsApp or /laporan.
+SMS_WORDS_CHARS = 60
 
 
 def alert_values(report: Report, level: str) -> dict[str, str]:
@@ -39,6 +43,17 @@ def alert_values(report: Report, level: str) -> dict[str, str]:
         "danger": listed(report.danger_signs, "danger"),
         "vulnerable": listed(report.vulnerable_groups, "vulnerable"),
     }
+
+
+def for_sms(key: str, values: dict[str, str], **more: str) -> str:
+    """The same alert in as few SMS segments as it can take: its SMS form, the reporter's words shorter."""
+    short = dict(values, **more)
+    if "place" in short:
+        short["place"] = short["place"].rsplit(", ", 1)[0]  # the province is known from the kabupaten
+    for field in ("summary", "details"):
+        if len(short.get(field, "")) > SMS_WORDS_CHARS:
+            short[field] = short[field][:SMS_WORDS_CHARS].rsplit(" ", 1)[0] + " ..."
+    return text("id", sms_form("id", key), **short)
 
 
 def template_variables(values: dict[str, str]) -> dict[str, str]:

@@ -84,11 +84,13 @@ def run_roster(turn: Turn, command: Command) -> None:
 
 
 def _reach(turn: Turn, pioneer: Contact) -> str:
-    """Telegram, WhatsApp (open window or template only), or unreachable with the reason."""
+    """Telegram, WhatsApp (open window or template only), SMS, or unreachable with the reason."""
     ways = []
     if pioneer.telegram_chat_id and not pioneer.unreachable_reason:
         ways.append("Telegram")
     if pioneer.whatsapp:
         open_now = whatsapp_window_open(turn.session, pioneer.whatsapp, turn.now)
         ways.append("WhatsApp" if open_now else turn.t("coord.roster.whatsapp_template"))
+    if pioneer.sms:
+        ways.append("SMS")
     return ", ".join(ways) if ways else turn.t("coord.roster.unreachable")

@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
 DEFAULT_AUTH_TOKEN = "fake-auth-token"
 SANDBOX_NUMBER = "whatsapp:+14155238886"
+# The number SMS go out from in the tests (a Twilio test number).
+SMS_NUMBER = "+15005550006"
 _ADDRESS = re.compile(r"^(whatsapp:)?\+[1-9]\d{6,14}$")
 _ERROR_MESSAGES = {
     20003: "Authenticate",
@@ -108,6 +110,39 @@ def inbound_params(
     if message_type == "location":
         params.update(Latitude=str(latitude), Longitude=str(longitude))
     return params
+
+
+def sms_params(
+    from_number: str,
+    body: str,
+    *,
+    message_sid: str | None = None,
+    to: str = SMS_NUMBER,
+    account_sid: str = DEFAULT_ACCOUNT_SID,
+) -> dict[str, str]:
+    """Form fields Twilio POSTs to an incoming-SMS webhook (all values are strings)."""
+    sid = message_sid or _sid("SM")
+    return {
+        "ToCountry": "US",
+        "ToState": "CA",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "ToCity": "",
+        "FromZip": "",
+        "SmsSid": sid,
+        "FromState": "",
+        "SmsStatus": "received",
+        "FromCity": "",
+        "Body": body,
+        "FromCountry": "ID",
+        "To": to,
+        "ToZip": "",
+        "NumSegments": "1",
+        "MessageSid": sid,
+        "AccountSid": account_sid,
+        "From": from_number,
+        "ApiVersion": "2010-04-01",
+    }
 
 
 def status_params(
