@@ -518,6 +518,6 @@ def _attachments(session: Session, ids: set[int]) -> dict[int, Attachment]:
     if not ids:
         return {}
     return {
-        d.id: Attachment(d.path, d.filename, d.content_type, d.token)
+        d.id: Attachment(d.path, d.filename, d.content_type, d.token, d.kind, d.telegram_file_id)
         for d in session.scalars(select(Document).where(Document.id.in_(ids)))
     }

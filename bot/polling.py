@@ -9,7 +9,7 @@ import logging
 from telegram import Bot
 from telegram.error import TelegramError
 
-from bot import timers
+from bot import media, timers
 from bot.app import App
 from bot.channels import telegram
 
@@ -40,6 +40,7 @@ async def poll(app: App, bot: Bot, stop: asyncio.Event, *, timeout: int = POLL_T
                 inbound = None
             if inbound is not None:
                 try:
+                    inbound = await media.fetched(inbound, app.settings, bot)
                     await asyncio.to_thread(app.engine.handle, inbound)
                 except Exception:
                     logger.exception("could not handle a Telegram update; it will be fetched again")

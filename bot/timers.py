@@ -41,13 +41,14 @@ async def fire_async(app: App) -> None:
         _outage.failed(error)
 
 
-def housekeep(db: Database, retention_days: int) -> None:
+def housekeep(db: Database, retention_days: int, media_dir: str = "media") -> None:
     """What must not be kept: reporters' details past RETENTION_DAYS, old files, stray delivery reports."""
     now = utcnow()
     with db.transaction() as session:
         privacy.expire(session, now, retention_days)
         delivery_reports.forget_old(session, now)
         documents.remove_expired(session, now)
+        documents.remove_strays(session, media_dir, now)
 
 
 _housekeeping_outage = Outage(logger, "housekeeping")
@@ -55,7 +56,8 @@ _housekeeping_outage = Outage(logger, "housekeeping")
 
 async def housekeep_async(app: App) -> None:
     try:
-        await asyncio.to_thread(housekeep, app.db, app.engine.policy.retention_days)
+        policy = app.engine.policy
+        await asyncio.to_thread(housekeep, app.db, policy.retention_days, policy.media_dir)
         _housekeeping_outage.succeeded()
     except Exception as error:
         _housekeeping_outage.failed(error)

@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from telegram import Bot
 
-from bot import bodies, delivery_reports, polling, timers
+from bot import bodies, delivery_reports, media, polling, timers
 from bot.app import App
 from bot.channels import sms, telegram, whatsapp
 from bot.logs import Outage
@@ -71,6 +71,7 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
             logger.warning("telegram update with an unusable chat or id acknowledged and dropped")
             return Response(status_code=200)
         if inbound is not None:
+            inbound = await media.fetched(inbound, settings, bot)
             # A failure here answers 500, so Telegram delivers the update again.
             await run_in_threadpool(app.engine.handle, inbound)
             outage.succeeded()
@@ -113,6 +114,7 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
         inbound = parse(form)
         if inbound is None or acceptable(inbound) is None:
             return Response(status_code=400)
+        inbound = await media.fetched(inbound, settings)
         await run_in_threadpool(app.engine.handle, inbound)
         outage.succeeded()
         return Response(EMPTY_TWIML, media_type="text/xml")
@@ -135,7 +137,7 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
             await run_in_threadpool(record_delivery, app, sid, state, form.get("ErrorCode"))
         return Response(status_code=204)
 
-    async def media(request: Request) -> Response:
+    async def served_media(request: Request) -> Response:
         """A file we send on WhatsApp, for Twilio to fetch: only by its token, only until it expires."""
         token = request.path_params["token"]
         found = await run_in_threadpool(served_document, app, token)
@@ -189,7 +191,7 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
             Route("/sms/webhook", sms_webhook, methods=["POST"]),
             Route("/sms/status", delivery_status, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
-            Route("/media/{token}", media, methods=["GET"]),
+            Route("/media/{token}", served_media, methods=["GET"]),
         ],
         lifespan=lifespan,
         exception_handlers={

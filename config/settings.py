@@ -118,6 +118,8 @@ class Settings:
     twilio_template_reminder: str = ""
     # Where exports and charts are written before they are sent (and served to Twilio at /media/...).
     media_dir: str = "media"
+    # The largest photo, voice note or video kept from a message, in megabytes.
+    media_max_mb: float = 16.0
     # A reporter's details are erased this many days after their last report closed (UU PDP).
     retention_days: int = 90
     # Per sender: messages a minute before the bot stops answering for a while, and reports an hour.
@@ -166,6 +168,7 @@ class Settings:
             twilio_template_checkin=env.get("TWILIO_TEMPLATE_CHECKIN", ""),
             twilio_template_reminder=env.get("TWILIO_TEMPLATE_REMINDER", ""),
             media_dir=env.get("MEDIA_DIR") or "media",
+            media_max_mb=_float(env, "MEDIA_MAX_MB", 16.0),
             retention_days=_int(env, "RETENTION_DAYS", 90),
             sender_messages_per_minute=_int(env, "SENDER_MESSAGES_PER_MINUTE", 20),
             sender_reports_per_hour=_int(env, "SENDER_REPORTS_PER_HOUR", 5),

@@ -229,7 +229,10 @@ def route(turn: Turn) -> None:
             turn.hint("common.resume")  # "lanjut" after a break is not an answer to the question
             reask(turn)
         elif command is None:
-            answer(turn, FLOWS[conversation.flow])  # type: ignore[index]
+            if conversation.flow == report.FLOW.name and report.take_media_elsewhere(turn):
+                reask(turn)
+            else:
+                answer(turn, FLOWS[conversation.flow])  # type: ignore[index]
         elif command.name == "cancel":
             cancelled = (
                 "common.cancelled" if conversation.flow == report.FLOW.name else "common.cancelled_other"
@@ -253,6 +256,9 @@ def route(turn: Turn) -> None:
         command = pressed_command(picked.key) if picked else None
     if command is None and find_code(turn.inbound.text or ""):
         command = Command("status", turn.inbound.text or "", False)  # a code alone asks for its status
+    if command is None and turn.inbound.media is not None:
+        report.start_with_media(turn)  # a photo or a voice note is the start of a report
+        return
     if command is None:
         turn.say("menu.prompt", citizens.menu_choices(turn))
         return

@@ -32,6 +32,21 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class Media:
+    """A photo, voice note or video someone sent, as the channel fetched it into MEDIA_DIR."""
+
+    kind: str  # photo, voice, video, or file
+    content_type: str
+    # The file in MEDIA_DIR once fetched; None while only the provider's reference (`source`) is known,
+    # or when it could not be kept (`problem`: "too_large" or "unavailable").
+    path: str | None = None
+    telegram_file_id: str | None = None
+    source: str | None = None
+    size: int | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Inbound:
     """One message from a person, normalised the same way whatever channel brought it."""
 
@@ -41,15 +56,15 @@ class Inbound:
     text: str | None = None
     choice: str | None = None
     location: tuple[float, float] | None = None
-    photo: str | None = None
+    media: Media | None = None
 
     @property
     def kind(self) -> str:
         """What sort of message this is, for the record; never its content."""
         if self.choice is not None:
             return "choice"
-        if self.photo is not None:
-            return "photo"
+        if self.media is not None:
+            return self.media.kind
         if self.location is not None:
             return "location"
         if self.text:

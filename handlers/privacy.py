@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from handlers import documents
 from handlers.alerts.wording import masked
 from handlers.commands.command import Command
 from handlers.conversation import END, FINISH, STAY, Flow, Step, Turn, choices_of, start_flow
@@ -23,7 +24,7 @@ from handlers.lifecycle import FINAL
 from handlers.localtime import local_time
 from handlers.messages import Reply
 from handlers.outbox import enqueue
-from models.tables import SENDING, Contact, Conversation, OutboxMessage, Report, Timer
+from models.tables import SENDING, Contact, Conversation, Document, OutboxMessage, Report, Timer
 
 logger = logging.getLogger(__name__)
 
@@ -149,11 +150,15 @@ def erase(
     for report in reports:
         report.description = report.masked_description or masked(report.description)
         report.masked_description = report.description
-        report.photo_ref = None
+        report.photo_ref, report.media = None, []
         report.anonymous, report.may_contact = True, False
         if report.latitude is not None and report.longitude is not None:
             report.latitude = round(report.latitude, KEPT_LOCATION_DECIMALS)
             report.longitude = round(report.longitude, KEPT_LOCATION_DECIMALS)
+    # The photos, voice notes and videos they sent: a voice or a face can identify them.
+    documents.forget(
+        session, list(session.scalars(select(Document).where(Document.conversation_id == conversation.id)))
+    )
     to_them = (OutboxMessage.channel == channel, OutboxMessage.address == address)
     # A message being sent right now keeps its row (the dispatcher records its outcome by id; on SQLite a
     # deleted id can be given to the next row) but loses its text and address.

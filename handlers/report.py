@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from handlers import floods, lexicon, locations, places, severity, story
+from handlers import documents, floods, lexicon, locations, places, severity, story
 from handlers.alerts import incidents
 from handlers.alerts.wording import masked
 from handlers.codes import new_code
@@ -187,8 +187,17 @@ def ask_what(turn: Turn) -> None:
 
 
 def take_what(turn: Turn) -> str | None:
-    """Stores the description, if it is long enough to act on and short enough to read."""
+    """Stores the description, if it is long enough to act on and short enough to read; a voice note or
+    a video alone is a whole answer, a photo is kept and the words still asked."""
+    kept = keep_media(turn)
+    if kept is False:
+        return STAY
     answer = turn.answer_text
+    if kept and not answer:
+        if spoken(turn):
+            turn.state["description"] = turn.t(f"report.media.told_by_{turn.inbound.media.kind}")  # type: ignore[union-attr]
+            return "people"
+        return _stay_with_hint(turn, "report.media.photo_needs_words")
     if not answer:
         return _stay_with_hint(turn, "common.need_text")
     if len(answer) < MIN_DESCRIPTION:
@@ -302,11 +311,73 @@ def ask_photo(turn: Turn) -> None:
     turn.say("report.photo.ask", _skip(turn))
 
 
+def keep_media(turn: Turn) -> bool | None:
+    """Keep the photo, voice note or video of this message for the report; None when it carries none,
+    False when it could not be kept (the person is told why and may send it again or go on)."""
+    media = turn.inbound.media
+    if media is None:
+        return None
+    if media.problem or media.path is None:
+        key = "report.media.too_large" if media.problem == "too_large" else "report.media.unavailable"
+        turn.hint(key)
+        return False
+    document = documents.keep_received(
+        turn.session,
+        media,
+        conversation_id=turn.conversation.id,
+        now=turn.now,
+        keep_days=turn.policy.retention_days,
+    )
+    # New lists, never appended in place: the stored JSON would not see the change.
+    turn.state["media"] = [*turn.state.get("media", []), document.id]
+    turn.state["media_kinds"] = [*turn.state.get("media_kinds", []), media.kind]
+    if not turn.state.get("photo"):
+        turn.state["photo"] = f"document:{document.id}"
+    return True
+
+
+def _attachments(turn: Turn) -> str:
+    """'pesan suara, foto', or yes/no for a photo reference from before media were kept as documents."""
+    kinds = turn.state.get("media_kinds") or []
+    if kinds:
+        return ", ".join(turn.t(f"alert.media_kind.{kind}") for kind in kinds)
+    return turn.t("common.yes" if turn.state.get("photo") else "common.no")
+
+
+def spoken(turn: Turn) -> bool:
+    """A voice note or a video: a whole answer to "what happened" without a word typed."""
+    return turn.inbound.media is not None and turn.inbound.media.kind in ("voice", "video")
+
+
+def take_media_elsewhere(turn: Turn) -> bool:
+    """A photo, voice note or video sent at any other question is kept for the report, and said so;
+    True when there is nothing else to answer with, so the question is asked again."""
+    if turn.inbound.media is None or turn.conversation.step in ("what", "photo"):
+        return False
+    if keep_media(turn):
+        turn.hint("report.media.kept")
+    return not turn.answer_text
+
+
+def start_with_media(turn: Turn) -> None:
+    """A photo, voice note or video outside any report starts one; a voice note is its story."""
+    if spoken(turn):
+        told = turn.t(f"report.media.told_by_{turn.inbound.media.kind}")  # type: ignore[union-attr]
+        start_from_story(turn, {"description": told, "story": True})
+        return
+    turn.conversation.flow = FLOW.name
+    turn.state = {}
+    if keep_media(turn):
+        turn.hint("report.media.kept")
+    turn.conversation.step = FLOW.first
+    FLOW.step(FLOW.first).ask(turn)
+
+
 def take_photo(turn: Turn) -> str | None:
-    """Stores a reference to the photo, never the photo itself."""
-    if turn.inbound.photo is not None:
-        turn.state["photo"] = turn.inbound.photo
-        return "contact"
+    """Keeps the photo, voice note or video in MEDIA_DIR for the alert to carry, or passes the question."""
+    kept = keep_media(turn)
+    if kept is not None:
+        return "contact" if kept else STAY
     if turn.chosen(_skip(turn), {"photo:skip": SKIP_WORDS}) is not None or _mentions_skip(turn.answer_text):
         turn.state["photo"] = None
         return "contact"
@@ -363,7 +434,7 @@ def summary_text(turn: Turn) -> str:
             turn.t("report.summary.people", value=turn.t(f"people.{s['people']}")),
             turn.t("report.summary.danger", value=listed["danger"]),
             turn.t("report.summary.vulnerable", value=listed["vulnerable"]),
-            turn.t("report.summary.photo", value=turn.t("common.yes" if s.get("photo") else "common.no")),
+            turn.t("report.summary.photo", value=_attachments(turn)),
             turn.t("report.summary.contact", value=turn.t(f"contact.{s['contact']}")),
             "",
             turn.t("report.summary.question"),
@@ -436,6 +507,8 @@ def skip_answered(state: dict[str, Any], wanted: str) -> str:
     """
     if wanted == "place" and state.get("place_given") and not state.get("fixing"):
         return "when"  # a pioneer's report from a Rawan check-in: their own region
+    if wanted == "photo" and state.get("photo") and not state.get("fixing"):
+        return "contact"  # a photo, voice note or video came with the story or an earlier answer
     if not state.get("story") or (wanted not in EDITABLE and wanted != "summary"):
         return wanted
     if (
@@ -536,7 +609,11 @@ def start_from_story(turn: Turn, story: dict[str, object]) -> None:
         understood.append(turn.t("report.summary.vulnerable", value=groups))
     turn.conversation.flow = FLOW.name
     turn.state = state
-    turn.hint("report.story.understood", items="\n".join(understood))
+    kept = keep_media(turn)  # a photo with its story as the caption, or a voice note that is the story
+    if understood:
+        turn.hint("report.story.understood", items="\n".join(understood))
+    elif kept is not False:
+        turn.hint("report.story.taken")
     first = "place_confirm" if "candidates" in state else skip_answered(state, "category")
     if first == "place" and "category" not in state:
         first = "category"
@@ -569,6 +646,7 @@ def create_report(turn: Turn) -> Report:
             danger_signs=list(s.get("danger", [])),
             vulnerable_groups=list(s.get("vulnerable", [])),
             photo_ref=s.get("photo"),
+            media=list(s.get("media", [])),
             anonymous=s["contact"] != "direct",
             may_contact=s["contact"] != "anonymous",
             level=assessed.level,

@@ -124,6 +124,8 @@ class Report(Base):
     danger_signs: Mapped[list[str]] = mapped_column(JSON, default=list)
     vulnerable_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     photo_ref: Mapped[str | None] = mapped_column(String(500))
+    # The photos, voice notes and videos the reporter sent with it: ids of documents.
+    media: Mapped[list[int]] = mapped_column(JSON, default=list, server_default="[]")
     anonymous: Mapped[bool] = mapped_column(default=True)
     may_contact: Mapped[bool] = mapped_column(default=False)
     level: Mapped[str] = mapped_column(String(8))
@@ -358,3 +360,8 @@ class Document(Base):
     size: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+    # For what people send: photo, voice or video; who sent it (erased with their data); and Telegram's
+    # file id, so Telegram contacts get the file resent without an upload.
+    kind: Mapped[str | None] = mapped_column(String(16))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    telegram_file_id: Mapped[str | None] = mapped_column(String(200))

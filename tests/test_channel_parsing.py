@@ -6,13 +6,28 @@ from typing import Any
 
 import pytest
 from fakes.telegram_api import FakeTelegram
-from fakes.twilio_api import inbound_params
+from fakes.twilio_api import inbound_params, sms_params
 from telegram import Bot, Update
 
+from bot.channels import sms
 from bot.channels.base import numbered
 from bot.channels.telegram import parse_update, update_from_json
 from bot.channels.whatsapp import parse_form, split_body
-from handlers.messages import Inbound
+from handlers.messages import Inbound, Media
+
+
+def _photo(file_id: str) -> Media:
+    """The largest of the sizes the fake sends (1280 x 960), as a reference to fetch."""
+    return Media("photo", "image/jpeg", source=file_id, size=1280 * 960 // 10)
+
+
+def _caption(media: Media) -> dict[str, object]:
+    return {"media": media, "text": "ini"}
+
+
+def _twilio(kind: str, content_type: str) -> Media:
+    return Media(kind, content_type, source=MEDIA)
+
 
 # Never started: only its builders are used, which make updates exactly as the fake server serves them.
 TG = FakeTelegram()
@@ -65,8 +80,19 @@ def _blocked_bot() -> dict[str, Any]:
         case("button press", TG.callback_update(USER, "cat:tawuran"), {"choice": "cat:tawuran"}, "choice"),
         case("button without a message: the user", _inline_button_press(), {"choice": "yes:yes"}, "choice"),
         case("location", TG.location_update(USER, -8.17, 113.7), {"location": (-8.17, 113.7)}, "location"),
-        case("photo, caption", TG.photo_update(USER, "P1", "ini"), {"photo": "P1", "text": "ini"}, "photo"),
-        case("photo, largest size", TG.photo_update(USER, "P2"), {"photo": "P2"}, "photo"),
+        case(
+            "photo, caption",
+            TG.photo_update(USER, "P1", "ini"),
+            {"media": _photo("P1"), "text": "ini"},
+            "photo",
+        ),
+        case("photo, largest size", TG.photo_update(USER, "P2"), {"media": _photo("P2")}, "photo"),
+        case(
+            "voice note",
+            TG.voice_update(USER, "V1", b"OggS"),
+            {"media": Media("voice", "audio/ogg", source="V1", size=4)},
+            "voice",
+        ),
         case("sticker", TG.sticker_update(USER), {}, "other"),
         case("group chat", TG.text_update(-4001, "/lapor"), None, None),
         case("supergroup", TG.text_update(-1001234567890, "halo"), None, None),
@@ -134,9 +160,23 @@ def _drop(form: dict[str, str], *keys: str) -> dict[str, str]:
         case("local number made E.164", _form(sender="081234567890"), {"text": "halo"}, "text"),
         case("number without plus", _form(sender="6281234567890"), {"text": "halo"}, "text"),
         case("foreign number", _form(sender=US), {"address": US, "text": "halo"}, "text"),
-        case("image with caption", _media("image/jpeg", "ini"), {"text": "ini", "photo": MEDIA}, "photo"),
-        case("image, no caption", _media("image/png"), {"photo": MEDIA}, "photo"),
-        case("voice note: no photo", _media("audio/ogg"), {"text": ""}, "other"),
+        case(
+            "image with caption",
+            _media("image/jpeg", "ini"),
+            {"text": "ini", "media": Media("photo", "image/jpeg", source=MEDIA)},
+            "photo",
+        ),
+        case(
+            "image, no caption",
+            _media("image/png"),
+            {"media": Media("photo", "image/png", source=MEDIA)},
+            "photo",
+        ),
+        case(
+            "voice note", _media("audio/ogg"), {"media": Media("voice", "audio/ogg", source=MEDIA)}, "voice"
+        ),
+        case("video", _media("video/mp4"), {"media": Media("video", "video/mp4", source=MEDIA)}, "video"),
+        case("a PDF: not passed on", _media("application/pdf"), {"text": ""}, "other"),
         case("location", _form("", latitude=-8.2, longitude=113.7), {"location": (-8.2, 113.7)}, "location"),
         case("bad coordinates", _form() | {"Latitude": "utara", "Longitude": "x"}, {"text": "halo"}, "text"),
         case("button", _form("Ya") | {"ButtonPayload": "yes:yes"}, {"choice": "yes:yes"}, "choice"),
@@ -195,3 +235,21 @@ def test_split_body_keeps_twilio_limit_by_default() -> None:
 )
 def test_numbered(text: str, choices: tuple[tuple[str, str], ...], expected: str) -> None:
     assert numbered(text, choices) == expected
+
+
+@pytest.mark.parametrize(
+    ("sender", "address"),
+    [
+        case("international", "+6281234567890", "+6281234567890"),
+        case("local form", "081234567890", "+6281234567890"),
+        case("foreign", "+14155550100", "+14155550100"),
+        case("a WhatsApp address is not SMS", "whatsapp:+6281234567890", None),
+        case("empty", "", None),
+        case("letters", "PROMO", None),
+    ],
+)
+def test_an_sms_becomes_inbound_from_a_phone_number(sender: str, address: str | None) -> None:
+    form = sms_params(sender, "lapor", message_sid="SM" + "1" * 32)
+    parsed = sms.parse_form(form)
+    expected = Inbound("sms", address, "SM" + "1" * 32, text="lapor") if address else None
+    assert parsed == expected

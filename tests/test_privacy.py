@@ -12,9 +12,9 @@ from bot.timers import housekeep
 from handlers import lifecycle
 from handlers.alerts.policy import Policy
 from handlers.engine import Engine
-from handlers.messages import Inbound
+from handlers.messages import Inbound, Media
 from models.db import Database
-from models.tables import CLOSED, Contact, Conversation, OutboxMessage, Report
+from models.tables import CLOSED, Contact, Conversation, Document, OutboxMessage, Report
 
 PIONEER_CHAT = "555001"
 
@@ -145,3 +145,27 @@ def test_reporters_details_go_retention_days_after_their_report_closed(db: Datab
     assert closed_long_ago.address not in addresses
     # Every report stays; the erased reporter's can no longer reach them.
     assert sorted(kept) == [(False, False), (False, False), (False, True)]
+
+
+def test_erasing_deletes_the_photos_and_voice_notes_the_reporter_sent(db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    voice = tmp_path / "in-suara.ogg"
+    voice.write_bytes(b"OggS a voice that could be recognised")
+    clock = Clock()
+    engine = engine_at(db, clock)
+    address = "+6281200000031"
+    for answer in FULL_REPORT[:5]:
+        engine.handle(Inbound("whatsapp", address, f"v-{answer}", text=answer))
+    engine.handle(Inbound("whatsapp", address, "v-voice", media=Media("voice", "audio/ogg", str(voice))))
+    for n, answer in enumerate(FULL_REPORT[6:]):
+        engine.handle(Inbound("whatsapp", address, f"v-rest-{n}", text=answer))
+    with db.transaction() as session:
+        sent_with = session.scalars(select(Report.media)).one()
+    engine.handle(Inbound("whatsapp", address, "v-erase", text="hapus data"))
+    engine.handle(Inbound("whatsapp", address, "v-yes", text="iya"))
+
+    with db.transaction() as session:
+        kept = session.scalars(select(Report.media)).one()
+        paths = session.scalars(select(Document.path)).all()
+    assert len(sent_with) == 1
+    assert kept == [] and paths == [""]
+    assert not voice.exists()

@@ -7,8 +7,9 @@ from chat import FULL_REPORT, Chat
 from sqlalchemy import func, select
 
 from handlers.codes import CODE
+from handlers.messages import Media
 from models.db import Database
-from models.tables import Conversation, InboundMessage, OutboxMessage
+from models.tables import Conversation, Document, InboundMessage, OutboxMessage
 
 
 def test_a_whole_report_ends_with_a_code_and_a_stored_report(db: Database) -> None:
@@ -48,7 +49,7 @@ def test_each_question_comes_in_order(db: Database) -> None:
         ("Ada saling ejek antar perguruan silat di media sosial", "berapa orang"),
         ("1", "tanda bahaya"),
         ("tidak ada", "kelompok rentan"),
-        ("anak-anak", "kirim satu foto"),
+        ("anak-anak", "kirim foto, video, atau pesan suara"),
         ("lewati", "boleh menghubungi Anda"),
         ("3", "Mohon periksa laporan Anda"),
     ]
@@ -193,13 +194,21 @@ def test_danger_signs_can_be_tapped_one_by_one(db: Database) -> None:
     assert chat.reports()[0].danger_signs == ["weapons", "crowd"]
 
 
-def test_a_photo_is_stored_as_a_reference(db: Database) -> None:
+def test_a_photo_is_kept_as_a_document_of_the_report(db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    photo = tmp_path / "in-foto.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0 a photo")
     chat = Chat(db)
     chat.say(*FULL_REPORT[:9])
-    assert "boleh menghubungi" in chat.send(photo="telegram-file-id-123")[-1]
-    assert "Foto: Ya" in chat.send("1")[-1]
+    sent = Media("photo", "image/jpeg", str(photo), telegram_file_id="telegram-file-id-123")
+    assert "boleh menghubungi" in chat.send(media=sent)[-1]
+    assert "Foto, video, atau pesan suara: foto" in chat.send("1")[-1]
     chat.send("kirim")
-    assert chat.reports()[0].photo_ref == "telegram-file-id-123"
+    [report] = chat.reports()
+    with db.transaction() as session:
+        document = session.get(Document, report.media[0])
+        kept = (document.kind, document.telegram_file_id, document.path)
+    assert report.photo_ref == f"document:{report.media[0]}"
+    assert kept == ("photo", "telegram-file-id-123", str(photo.resolve()))
 
 
 def test_a_redelivered_message_is_handled_once(db: Database) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
@@ -26,7 +27,7 @@ from handlers.messages import Reply
 from handlers.outbox import enqueue
 from models.base import utcnow
 from models.db import Database
-from models.tables import Contact, Conversation, InboundMessage, OutboxMessage, Report
+from models.tables import Contact, Conversation, Document, InboundMessage, OutboxMessage, Report
 
 CHAT = 4242
 SECRET = "rahasia-webhook-123"
@@ -72,6 +73,7 @@ class Person:
 def settings_for(database_url: str, fake: FakeTelegram, **extra: Any) -> Settings:
     # A high per-chat rate so a whole dialog does not wait on Telegram's one-message-a-second limit.
     extra.setdefault("telegram_messages_per_chat_per_second", 1000.0)
+    extra.setdefault("media_dir", tempfile.mkdtemp(prefix="media-"))  # photos people send land here
     return Settings(
         database_url=database_url, telegram_bot_token=fake.token, telegram_api_url=fake.base_url, **extra
     )
@@ -138,6 +140,7 @@ async def test_report_through_buttons_and_text(database_url: str, fake_telegram:
         with app.db.transaction() as session:
             report = session.scalars(select(Report)).one()
             reporter = report.reporter
+            telegram_file_id = session.get(Document, report.media[0]).telegram_file_id
 
     assert f"Kode laporan: {report.code}" in replies[-1]
     assert (reporter.channel, reporter.address) == ("telegram", str(CHAT))
@@ -145,7 +148,9 @@ async def test_report_through_buttons_and_text(database_url: str, fake_telegram:
     assert report.region_code.startswith("35.09.21.")
     assert report.people == "group"
     assert (report.danger_signs, report.vulnerable_groups) == (["weapons"], ["children"])
-    assert report.photo_ref == "PHOTO-TAWURAN"
+    # The photo was fetched into MEDIA_DIR as a document; Telegram's file id is kept to resend it.
+    assert report.photo_ref == f"document:{report.media[0]}"
+    assert telegram_file_id == "PHOTO-TAWURAN"
     assert (report.anonymous, report.may_contact) == (True, True)
 
     # Questions with options carry real inline keyboards, one button a row, the keys as callback data.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from fakes.twilio_api import SANDBOX_NUMBER, FakeTwilio, inbound_params, sign_twilio_request
+from PIL import Image
 from servers import Outbox, count, free_socket, serve, url_of, wait_until
 from sqlalchemy import select
 
@@ -25,7 +28,16 @@ from models.tables import Conversation, EarlyDeliveryReport, InboundMessage, Out
 PHONE = "+6281234567890"
 USER = "whatsapp:" + PHONE
 SIGNATURE = "X-Twilio-Signature"
-PHOTO_URL = "https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM1/Media/ME1"
+PHOTO_URL = "PHOTO_URL"  # replaced by a photo the fake serves, which the bot fetches with its credentials
+
+
+def _jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 6), (90, 120, 60)).save(out, "JPEG")
+    return out.getvalue()
+
+
+PHOTO = _jpeg()
 
 
 class WhatsApp:
@@ -78,6 +90,7 @@ async def whatsapp(database_url: str, fake_twilio: FakeTwilio) -> AsyncIterator[
         twilio_whatsapp_from=SANDBOX_NUMBER,
         twilio_api_url=fake_twilio.base_url,
         public_url=url_of(sock),
+        media_dir=tempfile.mkdtemp(prefix="media-"),
     )
     app = build(settings, {"whatsapp": whatsapp_sender(settings)})
     try:
@@ -198,7 +211,10 @@ REPORT_BY_NUMBERS_AND_WORDS: list[tuple[str | dict[str, Any], str]] = [
 
 async def test_report_by_numbers_and_words(whatsapp: WhatsApp) -> None:
     conversation = []
+    photo_url = whatsapp.fake.add_media(PHOTO, "image/jpeg")
     for message, expected in REPORT_BY_NUMBERS_AND_WORDS:
+        if isinstance(message, dict) and message.get("media_url") == PHOTO_URL:
+            message = message | {"media_url": photo_url}
         conversation += await whatsapp.say(message, expected)
 
     with whatsapp.app.db.transaction() as session:
@@ -213,7 +229,7 @@ async def test_report_by_numbers_and_words(whatsapp: WhatsApp) -> None:
         ["weapons", "injuries"],
         [],
     )
-    assert report.photo_ref == PHOTO_URL
+    assert report.photo_ref == f"document:{report.media[0]}"
     assert (report.anonymous, report.may_contact) == (True, False)
     # The options were offered as numbered lines, which is what "2" and "1, 2" answered.
     category_question = next(m for m in conversation if "Apa jenis kejadiannya?" in m)

@@ -14,6 +14,9 @@ class Attachment:
     filename: str
     content_type: str
     token: str
+    # photo, voice or video for what people sent (None for exports and charts); Telegram's id to resend.
+    kind: str | None = None
+    telegram_file_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +84,12 @@ def numbered(text: str, choices: tuple[tuple[str, str], ...]) -> str:
         return text
     lines = [f"{i}. {label}" for i, (_key, label) in enumerate(choices, start=1)]
     return text + "\n\n" + "\n".join(lines)
+
+
+# What people send that the bot passes on, by the start of its content type.
+MEDIA_KINDS = {"image/": "photo", "audio/": "voice", "video/": "video"}
+
+
+def kind_of(content_type: str) -> str | None:
+    """'photo', 'voice' or 'video'; None for a document or anything else."""
+    return next((kind for prefix, kind in MEDIA_KINDS.items() if content_type.startswith(prefix)), None)

@@ -25,7 +25,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 
 from bot.channels.base import Failed, Moved, Outcome, Outgoing, Retry, Sent
-from handlers.messages import Inbound
+from handlers.messages import Inbound, Media
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +68,27 @@ def parse_update(update: Update) -> Inbound | None:
     if message.location is not None:
         location = (message.location.latitude, message.location.longitude)
         return Inbound(CHANNEL, address, external_id, location=location)
-    if message.photo:
-        return Inbound(CHANNEL, address, external_id, text=message.caption, photo=message.photo[-1].file_id)
+    media = media_of(message)
+    if media is not None:
+        return Inbound(CHANNEL, address, external_id, text=message.caption, media=media)
     return Inbound(CHANNEL, address, external_id, text=message.text)
+
+
+def media_of(message: Message) -> Media | None:
+    """A photo, voice note, audio or video (round ones too), as a reference to fetch; None for the rest."""
+    if message.photo:
+        largest = message.photo[-1]
+        return Media("photo", "image/jpeg", source=largest.file_id, size=largest.file_size)
+    for found, kind, default in (
+        (message.voice, "voice", "audio/ogg"),
+        (message.audio, "voice", "audio/mpeg"),
+        (message.video, "video", "video/mp4"),
+        (message.video_note, "video", "video/mp4"),
+    ):
+        if found is not None:
+            content_type = getattr(found, "mime_type", None) or default
+            return Media(kind, content_type, source=found.file_id, size=found.file_size)
+    return None
 
 
 @lru_cache(maxsize=256)
@@ -90,7 +108,16 @@ def make_bot(token: str, base_url: str, *, timeout: float = 10.0) -> Bot:
         connect_timeout=timeout,
         pool_timeout=timeout,
     )
-    return Bot(token, base_url=base_url, request=request, get_updates_request=HTTPXRequest())
+    # Files come from beside the API: https://api.telegram.org/bot -> https://api.telegram.org/file/bot.
+    root, _, last = base_url.rstrip("/").rpartition("/")
+    file_url = f"{root}/file/{last}" if root else None
+    return Bot(
+        token,
+        base_url=base_url,
+        base_file_url=file_url or "https://api.telegram.org/file/bot",
+        request=request,
+        get_updates_request=HTTPXRequest(),
+    )
 
 
 def _seconds(value: int | float | timedelta) -> float:
@@ -132,15 +159,24 @@ class TelegramSender:
         return Sent(str(sent.message_id))
 
     async def _send_file(self, message: Outgoing) -> Message:
-        """A chart as a photo, anything else as a document, the text as its caption."""
+        """A photo, voice note or video as itself (resent by Telegram's id when it came from Telegram), a
+        chart as a photo, anything else as a document; the text as its caption."""
         attachment = message.attachment
         assert attachment is not None
-        caption = message.text[:CAPTION_LIMIT]
+        caption, chat = message.text[:CAPTION_LIMIT], message.address
+        send = {"voice": self.bot.send_voice, "video": self.bot.send_video}.get(attachment.kind or "")
+        if attachment.telegram_file_id is not None:
+            file_id = attachment.telegram_file_id
+            if send is not None:
+                return await send(chat, file_id, caption=caption)
+            return await self.bot.send_photo(chat_id=chat, photo=file_id, caption=caption)
         with open(attachment.path, "rb") as file:
+            if send is not None:
+                return await send(chat, file, caption=caption)
             if attachment.content_type.startswith("image/"):
-                return await self.bot.send_photo(chat_id=message.address, photo=file, caption=caption)
+                return await self.bot.send_photo(chat_id=chat, photo=file, caption=caption)
             return await self.bot.send_document(
-                chat_id=message.address, document=file, filename=attachment.filename, caption=caption
+                chat_id=chat, document=file, filename=attachment.filename, caption=caption
             )
 
 

@@ -14,8 +14,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from bot.channels.base import Failed, Outcome, Outgoing, Retry, Sent, numbered
-from handlers.messages import Inbound
+from bot.channels.base import Failed, Outcome, Outgoing, Retry, Sent, kind_of, numbered
+from handlers.messages import Inbound, Media
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,11 @@ def parse_form(form: Mapping[str, str]) -> Inbound | None:
         media = int(form.get("NumMedia") or 0)
     except ValueError:
         media = 0
-    if media and form.get("MediaContentType0", "").startswith("image/") and form.get("MediaUrl0"):
-        return Inbound(CHANNEL, address, external_id, text=form.get("Body") or None, photo=form["MediaUrl0"])
+    content_type = form.get("MediaContentType0", "")
+    kind = kind_of(content_type)
+    if media and kind and form.get("MediaUrl0"):
+        found = Media(kind, content_type.split(";")[0].strip(), source=form["MediaUrl0"])
+        return Inbound(CHANNEL, address, external_id, text=form.get("Body") or None, media=found)
     if form.get("ButtonPayload"):
         return Inbound(CHANNEL, address, external_id, choice=form["ButtonPayload"])
     return Inbound(CHANNEL, address, external_id, text=form.get("Body", ""))

@@ -17,7 +17,7 @@ from handlers.messages import Choice, Reply
 from handlers.outbox import ALERT, enqueue
 from handlers.outbox import URGENT as URGENT_PRIORITY
 from handlers.severity import URGENT
-from models.tables import FAILED, Contact, Conversation, Incident, OutboxMessage, Recipient, Report
+from models.tables import FAILED, Contact, Conversation, Document, Incident, OutboxMessage, Recipient, Report
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +182,32 @@ def unreachable_because(contact: Contact, policy: Policy, template_setting: str 
     return "telegram", "telegram unreachable and no WhatsApp number"
 
 
+def attach_media(session: Session, alert: OutboxMessage, report: Report, *, now: datetime) -> None:
+    """The reporter's photos, voice notes and videos, right after the alert, where the channel carries
+    them: on Telegram resent by its file id or uploaded, on WhatsApp fetched by Twilio from our URL.
+    Not on SMS, nor with a WhatsApp template (outside the 24-hour window only the template may go)."""
+    if alert.status == FAILED or alert.template_sid or alert.channel not in ("telegram", "whatsapp"):
+        return
+    for document_id in report.media or []:
+        document = session.get(Document, document_id)
+        if document is None or not document.path:
+            continue  # erased with the reporter's data
+        caption = text(
+            "id", "alert.media", code=report.code, kind=text("id", f"alert.media_kind.{document.kind}")
+        )
+        enqueue(
+            session,
+            channel=alert.channel,
+            address=alert.address,
+            reply=Reply(caption, document_id=document.id),
+            now=now,
+            purpose=alert.purpose,
+            priority=alert.priority,
+            incident_id=alert.incident_id,
+            contact_id=alert.contact_id,
+        )
+
+
 def full_alert(
     session: Session,
     incident: Incident,
@@ -216,4 +242,5 @@ def full_alert(
             short=short,
         )
         reached += message.status != FAILED
+        attach_media(session, message, report, now=now)
     return reached

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import socket
@@ -13,6 +14,7 @@ from typing import Any, Self
 from urllib.parse import parse_qsl
 
 import uvicorn
+from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -182,6 +184,16 @@ async def _read_params(request: Request) -> dict[str, Any]:
     if isinstance(params.get("reply_markup"), str):  # JSON clients may send it pre-serialized
         params["reply_markup"] = json.loads(params["reply_markup"])
     return params
+
+
+def _jpeg() -> bytes:
+    """A real, tiny JPEG: what Telegram serves for a photo nobody gave bytes for."""
+    out = io.BytesIO()
+    Image.new("RGB", (8, 6), (90, 120, 60)).save(out, "JPEG")
+    return out.getvalue()
+
+
+_A_PHOTO = _jpeg()
 
 
 class FakeTelegram(FakeHttpServer):
@@ -393,6 +405,14 @@ class FakeTelegram(FakeHttpServer):
         extra = {"caption": caption} if caption is not None else {}
         return self._incoming(chat_id, None, photo=sizes, **extra)
 
+    def voice_update(self, chat_id: int | str, file_id: str, content: bytes) -> dict[str, Any]:
+        """A voice note (OGG/Opus, as Telegram records them); its bytes are served by getFile."""
+        self.files[file_id] = content
+        voice = {"file_id": file_id, "file_unique_id": f"u-{file_id}", "duration": 4}
+        return self._incoming(
+            chat_id, None, voice=voice | {"mime_type": "audio/ogg", "file_size": len(content)}
+        )
+
     def sticker_update(self, chat_id: int | str) -> dict[str, Any]:
         """A sticker, i.e. content the bot does not understand."""
         sticker = {"type": "regular", "width": 512, "height": 512, "is_animated": False, "is_video": False}
@@ -426,7 +446,7 @@ class FakeTelegram(FakeHttpServer):
         file_id = self._file_paths.get(request.path_params["path"])
         if request.path_params["token"] != self.token or file_id is None:
             return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"}, status_code=404)
-        return Response(self.files.get(file_id, b"\xff\xd8\xff\xe0fake-jpeg"), media_type="image/jpeg")
+        return Response(self.files.get(file_id, _A_PHOTO), media_type="image/jpeg")
 
     # -- Bot API methods (names are case-insensitive in the real API) ------------------------------
     async def _m_getme(self, p: dict[str, Any]) -> Any:
@@ -514,9 +534,20 @@ class FakeTelegram(FakeHttpServer):
     async def _m_sendphoto(self, p: dict[str, Any]) -> Any:
         return self._file_message(p, "photo")
 
+    async def _m_sendvoice(self, p: dict[str, Any]) -> Any:
+        return self._file_message(p, "voice")
+
+    async def _m_sendvideo(self, p: dict[str, Any]) -> Any:
+        return self._file_message(p, "video")
+
     def _file_message(self, p: dict[str, Any], kind: str) -> Any:
-        """A document or photo upload: recorded in ``files_sent`` with its bytes, its caption in ``sent``."""
+        """A file upload, or a file resent by its id: recorded in ``files_sent`` with its bytes or its
+        ``file_id``, its caption in ``sent``."""
         chat, upload = p.get("chat_id"), p.get(kind)
+        if isinstance(upload, str) and upload:
+            if upload not in self.files and not upload.startswith(("photo-", "voice-", "video-")):
+                raise _ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+            upload = {"file_id": upload, "filename": None, "content": self.files.get(upload)}
         if chat in (None, "") or not isinstance(upload, dict):
             raise _ApiError(400, f"Bad Request: there is no {kind} in the request")
         with self._lock:
@@ -524,9 +555,11 @@ class FakeTelegram(FakeHttpServer):
             message = self._message(chat, self.bot_user, caption=caption)
             file_id = f"{kind}-{message['message_id']}"
             message[kind] = (
-                {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_name": upload["filename"]}
+                [{"file_id": file_id, "file_unique_id": f"u-{file_id}", "width": 1, "height": 1}]
+                if kind == "photo"
+                else {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_name": upload["filename"]}
                 if kind == "document"
-                else [{"file_id": file_id, "file_unique_id": f"u-{file_id}", "width": 1, "height": 1}]
+                else {"file_id": file_id, "file_unique_id": f"u-{file_id}", "duration": 1}
             )
             self.files_sent.append({"chat_id": chat, "kind": kind, **upload, "caption": caption})
             record = {"chat_id": chat, "text": caption, "reply_markup": None}
