@@ -1,0 +1,192 @@
+"""Inbound, side by side: N citizens report at once, through ours and through the conventional bot.
+
+    python bench/inbound.py [--citizens 40] [--flood] [--only ours-sqlite,ours-postgres,conventional]
+                            [--postgres "host=127.0.0.1 dbname=test user=postgres"] [--json FILE]
+
+Each contender runs as its own process (`python -m bot poll`, or bench/conventional.py) against a fake
+Bot API server in another process, where the citizens live: each answers the moment the bot's next
+question arrives, in everyday words (tests/chat.py EVERYDAY_REPORT, 12 answers). Measured: updates a
+second over the whole run, and the time from a citizen's message to the bot's answer reaching the fake,
+p50 and p95. Our send limits are lifted (as the conventional bot has none) unless --flood, where the fake
+enforces Telegram's flood control (429 above 30 a second overall, 3 a second to one chat) and our
+limits are the defaults; it then also counts the conversations each bot completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from chat import EVERYDAY_REPORT  # noqa: E402
+from fakes.telegram_api import FakeTelegram  # noqa: E402
+
+FIRST_CITIZEN = 30_000_001
+LOCAL_POSTGRES = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+# How long a run may take before the conversations not finished are counted as lost.
+DEADLINE_SECONDS = 120.0
+
+
+def citizens_process(citizens: int, flood: bool, urls: Any, go: Any, results: Any) -> None:
+    """The fake Bot API and the citizens: each answers as soon as the question it waits for arrives."""
+    with FakeTelegram() as fake:
+        if flood:
+            fake.flood_control()
+        urls.put((fake.token, fake.base_url))
+        go.wait()
+        while not fake.calls("getUpdates"):  # the bot is polling
+            time.sleep(0.01)
+        chats = list(range(FIRST_CITIZEN, FIRST_CITIZEN + citizens))
+        step = dict.fromkeys(chats, 0)
+        seen = dict.fromkeys(chats, 0)
+        pushed: dict[int, float] = {}
+        latencies: list[float] = []
+        started = time.monotonic()
+        for chat in chats:
+            fake.push_update(fake.text_update(chat, EVERYDAY_REPORT[0][0]))
+            pushed[chat] = time.monotonic()
+        last_answer = started
+        while time.monotonic() - started < DEADLINE_SECONDS:
+            waiting = [c for c in chats if step[c] < len(EVERYDAY_REPORT)]
+            if not waiting:
+                break
+            with fake._lock:
+                sent = list(fake.sent)
+            by_chat: dict[int, list[dict[str, Any]]] = {}
+            for record in sent:
+                by_chat.setdefault(int(record["chat_id"]), []).append(record)
+            for chat in waiting:
+                mine = by_chat.get(chat, [])
+                expected = EVERYDAY_REPORT[step[chat]][1]
+                arrived = next((r for r in mine[seen[chat] :] if expected in r["text"]), None)
+                if arrived is None:
+                    continue
+                latencies.append(arrived["t"] - pushed[chat])
+                last_answer = max(last_answer, arrived["t"])
+                seen[chat] = len(mine)
+                step[chat] += 1
+                if step[chat] < len(EVERYDAY_REPORT):
+                    fake.push_update(fake.text_update(chat, EVERYDAY_REPORT[step[chat]][0]))
+                    pushed[chat] = time.monotonic()
+            time.sleep(0.002)
+        answered = sum(step.values())
+        results.put(
+            {
+                "citizens": citizens,
+                "completed": sum(s == len(EVERYDAY_REPORT) for s in step.values()),
+                "answered": answered,
+                "seconds": last_answer - started,
+                "updates_per_second": answered / max(last_answer - started, 1e-9),
+                "p50_ms": statistics.median(latencies) * 1000 if latencies else None,
+                "p95_ms": statistics.quantiles(latencies, n=20)[18] * 1000 if len(latencies) > 20 else None,
+                "refused_429": getattr(fake, "flood_refusals", None),
+            }
+        )
+
+
+def postgres_schema(conninfo: str) -> tuple[str, str]:
+    """A fresh schema in the given database and the URL that uses it."""
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    params = dict(part.split("=", 1) for part in conninfo.split())
+    url = (
+        f"postgresql+psycopg://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:"
+        f"{params.get('port', '5432')}/{params.get('dbname', 'test')}?options=-csearch_path%3D{schema}"
+    )
+    return schema, url
+
+
+def drop_schema(conninfo: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def run(contender: str, citizens: int, flood: bool, postgres: str, workdir: Path) -> dict[str, Any]:
+    """One contender against a fresh fake and fresh citizens."""
+    context = multiprocessing.get_context("spawn")
+    urls, go, results = context.Queue(), context.Event(), context.Queue()
+    child = context.Process(target=citizens_process, args=(citizens, flood, urls, go, results), daemon=True)
+    child.start()
+    token, base_url = urls.get(timeout=30)
+    schema = None
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_", "DATABASE_"))}
+    env |= {"PYTHONPATH": str(ROOT), "TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_URL": base_url}
+    if contender == "conventional":
+        command = [sys.executable, str(ROOT / "bench" / "conventional.py"), str(workdir / "conv.pickle")]
+    else:
+        if contender == "ours-postgres":
+            schema, url = postgres_schema(postgres)
+        else:
+            url = f"sqlite:///{workdir / f'{contender}-{uuid.uuid4().hex[:6]}.db'}"
+        env |= {"DATABASE_URL": url, "LOG_LEVEL": "WARNING", "SENDER_MESSAGES_PER_MINUTE": "0"}
+        if not flood:  # lifted, as the conventional bot has no limits of its own
+            env |= {"TELEGRAM_MESSAGES_PER_SECOND": "0", "TELEGRAM_MESSAGES_PER_CHAT_PER_SECOND": "0"}
+        command = [sys.executable, "-m", "bot", "poll"]
+    log = open(workdir / f"{contender}.log", "wb")  # noqa: SIM115
+    bot = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        go.set()
+        result = results.get(timeout=DEADLINE_SECONDS + 60)
+    finally:
+        bot.kill()
+        bot.wait(timeout=10)
+        log.close()
+        child.terminate()
+        if schema:
+            drop_schema(postgres, schema)
+    return {"contender": contender, "flood": flood, **result}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--citizens", type=int, default=40)
+    parser.add_argument("--flood", action="store_true")
+    parser.add_argument("--only", default="ours-sqlite,ours-postgres,conventional")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("TEST_POSTGRES", "host=127.0.0.1 port=5432 dbname=test user=postgres"),
+    )
+    parser.add_argument("--json", default="")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for contender in args.only.split(","):
+            rows.append(run(contender, args.citizens, args.flood, args.postgres, Path(workdir)))
+    print(f"{'contender':16} {'done':>6} {'upd/s':>8} {'p50 ms':>8} {'p95 ms':>8}")
+    for r in rows:
+        p50 = f"{r['p50_ms']:.0f}" if r["p50_ms"] is not None else "-"
+        p95 = f"{r['p95_ms']:.0f}" if r["p95_ms"] is not None else "-"
+        done = f"{r['completed']}/{r['citizens']}"
+        print(f"{r['contender']:16} {done:>6} {r['updates_per_second']:8.1f} {p50:>8} {p95:>8}")
+    conventional = next((r for r in rows if r["contender"] == "conventional"), None)
+    if conventional and conventional["updates_per_second"]:
+        for r in rows:
+            if r is not conventional:
+                ratio = r["updates_per_second"] / conventional["updates_per_second"]
+                print(f"{r['contender']}: {ratio:.2f}x the conventional bot's updates a second")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
