@@ -66,26 +66,17 @@ async def housekeep_async(app: App) -> None:
 def start(app: App, every_seconds: float = CHECK_SECONDS) -> AsyncIOScheduler:
     """Check at once, so what fell due while the bot was down fires on start, then regularly."""
     scheduler = AsyncIOScheduler()
-    scheduler.add_job(
-        fire_async,
-        "interval",
-        seconds=every_seconds,
-        args=[app],
-        next_run_time=utcnow(),
-        max_instances=1,
-        coalesce=True,
-        id="timers",
-    )
-    # Idempotent, so several processes doing it at once do no harm.
-    scheduler.add_job(
-        housekeep_async,
-        "interval",
-        seconds=HOUSEKEEPING_SECONDS,
-        args=[app],
-        next_run_time=utcnow(),
-        max_instances=1,
-        coalesce=True,
-        id="housekeeping",
-    )
+    # Housekeeping is idempotent, so several processes doing it at once do no harm.
+    for job, seconds in ((fire_async, every_seconds), (housekeep_async, HOUSEKEEPING_SECONDS)):
+        scheduler.add_job(
+            job,
+            "interval",
+            seconds=seconds,
+            args=[app],
+            next_run_time=utcnow(),
+            max_instances=1,
+            coalesce=True,
+            id=job.__name__,
+        )
     scheduler.start()
     return scheduler

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import uvicorn
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 from starlette.types import ASGIApp
 
 from bot.channels.base import Sender
@@ -20,7 +22,7 @@ from bot.limits import Limits
 from handlers.messages import Choice, Reply
 from handlers.outbox import enqueue
 from models.base import utcnow
-from models.db import Database
+from models.db import Database, normalise_url
 from models.tables import OutboxMessage
 
 T = TypeVar("T")
@@ -137,3 +139,26 @@ class Outbox:
         """Let time pass (by default longer than any backoff) and send whatever is due by then."""
         self.clock.advance(seconds)
         await self.dispatcher.drain()
+
+
+@contextlib.contextmanager
+def database_held(database_url: str) -> Iterator[None]:
+    """Another client holds what every turn needs: SQLite's write lock, or a lock on inbound_messages."""
+    url = normalise_url(database_url)
+    if make_url(url).get_backend_name() == "sqlite":
+        other = sqlite3.connect(make_url(url).database, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        return
+    engine = create_engine(url)
+    try:
+        with engine.connect() as other:
+            other.execute(text("LOCK TABLE inbound_messages IN ACCESS EXCLUSIVE MODE"))
+            yield
+            other.rollback()
+    finally:
+        engine.dispose()

@@ -6,15 +6,12 @@ is handled once, and duplicates are at most what was in flight.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
-import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,12 +19,12 @@ from chat import EVERYDAY_REPORT, Chat
 from fakes.telegram_api import FakeTelegram
 from fakes.twilio_api import FakeTwilio, inbound_params, sign_twilio_request
 from processes import bot_process, stop, wait_for
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from servers import database_held
+from sqlalchemy import func, select
 from test_pioneers_live import People, reachable, settings_for
 
 from bot.dispatcher import CONCURRENCY
-from models.db import Database, normalise_url
+from models.db import Database
 from models.tables import SENDING, SENT, Contact, InboundMessage, OutboxMessage, Report
 
 logger = logging.getLogger(__name__)
@@ -143,29 +140,6 @@ TELEGRAM_CITIZEN = 20001
 WHATSAPP_CITIZEN = "+6281277700001"
 # Killed while the sixth answer of each is being stored, and again while a reply to the eighth is sent.
 KILLED_STORING, KILLED_SENDING = 5, 7
-
-
-@contextlib.contextmanager
-def database_held(database_url: str) -> Iterator[None]:
-    """Another client holds what every turn needs, so a message is received but cannot be stored."""
-    url = normalise_url(database_url)
-    if make_url(url).get_backend_name() == "sqlite":
-        other = sqlite3.connect(make_url(url).database, isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            other.execute("ROLLBACK")
-            other.close()
-        return
-    engine = create_engine(url)
-    try:
-        with engine.connect() as other:
-            other.execute(text("LOCK TABLE inbound_messages IN ACCESS EXCLUSIVE MODE"))
-            yield
-            other.rollback()
-    finally:
-        engine.dispose()
 
 
 def sending(db: Database) -> list[tuple[str, str]]:

@@ -2,48 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from fakes.twilio_api import SANDBOX_NUMBER, FakeTwilio, inbound_params, sign_twilio_request
-from servers import count, free_socket, serve, url_of, wait_until
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from servers import count, database_held, free_socket, serve, url_of, wait_until
+from sqlalchemy import text
 
 from bot.app import build, whatsapp_sender
 from bot.web import create_web_app
 from config.settings import Settings
-from models.db import normalise_url
 from models.tables import InboundMessage
 
 PHONE = "+6281234567890"
-
-
-@contextlib.contextmanager
-def locked(database_url: str) -> Iterator[None]:
-    """Another client holds the database: SQLite's write lock, or a lock on a table every turn uses."""
-    url = normalise_url(database_url)
-    if make_url(url).get_backend_name() == "sqlite":
-        other = sqlite3.connect(make_url(url).database, isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            other.execute("ROLLBACK")
-            other.close()
-        return
-    engine = create_engine(url)
-    try:
-        with engine.connect() as other:
-            other.execute(text("LOCK TABLE inbound_messages IN ACCESS EXCLUSIVE MODE"))
-            yield
-            other.rollback()
-    finally:
-        engine.dispose()
 
 
 async def test_a_hung_database_answers_503_soon_and_the_message_is_taken_when_it_is_back(
@@ -72,7 +44,7 @@ async def test_a_hung_database_answers_503_soon_and_the_message_is_taken_when_it
             httpx.AsyncClient(base_url=base_url, timeout=60) as client,
         ):
             healthy = await client.get("/healthz")
-            with locked(database_url):
+            with database_held(database_url):
                 started = time.monotonic()
                 health = await client.get("/healthz")
                 health_took = time.monotonic() - started

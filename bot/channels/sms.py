@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 
 from lokal import normalize_phone
-from requests.exceptions import RequestException
-from twilio.base.exceptions import TwilioRestException
 
-from bot.channels.base import Failed, Outcome, Outgoing, Retry, Sent, numbered
+from bot.channels.base import Failed, Outcome, Outgoing, numbered
 from bot.channels.gsm import to_gsm
-from bot.channels.whatsapp import WhatsAppSender, outcome_of, split_body
+from bot.channels.whatsapp import WhatsAppSender
 from handlers.messages import Inbound
 
 CHANNEL = "sms"
@@ -43,13 +40,4 @@ class SmsSender(WhatsAppSender):
     async def send(self, message: Outgoing) -> Outcome:
         if message.attachment is not None:
             return Failed("sms cannot carry files; the coordinator can ask on Telegram or WhatsApp")
-        body = to_gsm(numbered(message.text, message.choices))
-        sid = None
-        try:
-            for part in split_body(body):
-                sid = await asyncio.to_thread(self._create, message.address, part)
-        except TwilioRestException as error:
-            return outcome_of(error)
-        except RequestException as error:
-            return Retry(f"twilio network error: {type(error).__name__}")
-        return Sent(sid)
+        return await self.send_text(message.address, to_gsm(numbered(message.text, message.choices)))

@@ -138,7 +138,6 @@ class WhatsAppSender:
         return self.client.messages.create(from_=self.sender, to=self.prefix + to, **kwargs).sid
 
     async def send(self, message: Outgoing) -> Outcome:
-        sid = None
         try:
             if message.template_sid:
                 variables = json.dumps(message.template_variables or {}, ensure_ascii=False)
@@ -153,8 +152,18 @@ class WhatsAppSender:
                 body = split_body(message.text)[0]
                 sid = await asyncio.to_thread(self._create, message.address, body, None, link)
                 return Sent(sid)
-            for part in split_body(numbered(message.text, message.choices)):
-                sid = await asyncio.to_thread(self._create, message.address, part)
+        except TwilioRestException as error:
+            return outcome_of(error)
+        except RequestException as error:
+            return Retry(f"twilio network error: {type(error).__name__}")
+        return await self.send_text(message.address, numbered(message.text, message.choices))
+
+    async def send_text(self, address: str, body: str) -> Outcome:
+        """A text in as many parts as Twilio's 1,600-character limit needs; the last part's id."""
+        sid = None
+        try:
+            for part in split_body(body):
+                sid = await asyncio.to_thread(self._create, address, part)
         except TwilioRestException as error:
             return outcome_of(error)
         except RequestException as error:
