@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from telegram.error import TelegramError
 
 from bot.channels.base import kind_of
@@ -55,12 +55,13 @@ def without_metadata(path: Path, content_type: str) -> None:
     if not content_type.startswith("image/"):
         return
     try:
-        with Image.open(path) as image:
-            image.load()
+        with Image.open(path) as opened:
+            fmt = opened.format or "JPEG"
+            # Turned the way the phone meant it first, since the orientation tag goes with the rest.
+            image = ImageOps.exif_transpose(opened)
             pixels = Image.frombytes(image.mode, image.size, image.tobytes())
             if image.mode == "P" and image.getpalette():
                 pixels.putpalette(image.getpalette())
-            fmt = image.format or "JPEG"
     except (UnidentifiedImageError, OSError):
         logger.warning("a received photo could not be read; it is kept out")
         path.unlink(missing_ok=True)

@@ -114,9 +114,13 @@ def remove_strays(session: Session, media_dir: str, now: datetime) -> int:
 
 
 def remove_expired(session: Session, now: datetime) -> int:
-    """Delete the files of expired documents from disk; their rows stay, so the outbox keeps its links."""
+    """Delete the files of the exports and charts past their time; their rows stay, so the outbox keeps its
+    links. What people sent is deleted with their data (handlers/privacy.py), not by age."""
     removed = 0
-    for document in session.scalars(select(Document).where(Document.expires_at <= now, Document.path != "")):
+    expired = select(Document).where(
+        Document.expires_at <= now, Document.path != "", Document.conversation_id.is_(None)
+    )
+    for document in session.scalars(expired):
         path = Path(document.path)
         if path.is_file():
             path.unlink()

@@ -39,10 +39,12 @@ def erased_address(conversation: Conversation) -> str:
 
 
 def masked_address(address: str) -> str:
-    """'+6281234567890' -> '+62812*****890': enough for the person to recognise, not for a bystander."""
+    """'+6281234567890' -> '+62812*****890', a chat id '734019283' -> '73****283': enough for the person to
+    recognise, never the whole of it."""
     if len(address) <= 6:
         return "*" * len(address)
-    return address[:6] + "*" * (len(address) - 9) + address[-3:]
+    shown = min(6, len(address) - 7)  # at least four characters hidden
+    return address[:shown] + "*" * (len(address) - shown - 3) + address[-3:]
 
 
 # /dataku ---------------------------------------------------------------------------------------------------
@@ -114,19 +116,16 @@ def take_erase(turn: Turn) -> str | None:
     if choice.key == "erase:no":
         turn.say("privacy.erase.kept")
         return END
-    channel, address, language = turn.inbound.channel, turn.inbound.address, turn.language
-    kept = erase(turn.session, turn.conversation, turn.now, contact=turn.contact)
+    channel, address = turn.inbound.channel, turn.inbound.address
+    kept = turn.session.scalar(select(func.count()).where(Report.conversation_id == turn.conversation.id))
+    # Worded before the erasure forgets the person's language.
+    done = Reply(turn.t("privacy.erase.done", reports=kept or 0))
+    erase(turn.session, turn.conversation, turn.now, contact=turn.contact)
     turn.state = {}
     # The confirmation goes to the address that was just erased, so it is queued here by hand; every
     # earlier copy is gone, and this one ages out with RETENTION_DAYS.
-    enqueue(
-        turn.session,
-        channel=channel,
-        address=address,
-        reply=Reply(turn.t("privacy.erase.done", reports=kept)),
-        now=turn.now,
-    )
-    logger.info("a person's data erased on request; %d reports kept anonymous (language %s)", kept, language)
+    enqueue(turn.session, channel=channel, address=address, reply=done, now=turn.now)
+    logger.info("a person's data erased on request; %d reports kept anonymous", kept or 0)
     return FINISH
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from bot.app import App, build, senders_for
 from bot.channels.telegram import make_bot
+from bot.media import without_metadata
 from bot.web import TELEGRAM_SECRET_HEADER, create_web_app
 from config.settings import Settings
 from models.tables import Contact, Document, Report
@@ -225,3 +226,17 @@ async def test_a_file_over_media_max_mb_is_refused_kindly_and_the_report_goes_on
         told = await bot.on_whatsapp(CITIZEN_PHONE, "terlalu besar", media_url=big, media_type="video/mp4")
     assert "lanjutkan tanpa berkas" in told
     assert not any((tmp_path / "media").glob("in-*")), "nothing of it is kept"
+
+
+def test_a_photo_taken_sideways_stays_upright_when_its_exif_goes(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: the phone was held upright, the sensor stored it turned
+    exif[0x8825] = {1: "S", 2: (8.0, 10.0, 12.0)}
+    path = tmp_path / "in-foto.jpg"
+    Image.new("RGB", (64, 48), (10, 200, 10)).save(path, "JPEG", exif=exif)
+
+    without_metadata(path, "image/jpeg")
+
+    cleaned = Image.open(path)
+    assert cleaned.size == (48, 64)
+    assert dict(cleaned.getexif()) == {}

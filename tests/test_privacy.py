@@ -13,6 +13,7 @@ from handlers import lifecycle
 from handlers.alerts.policy import Policy
 from handlers.engine import Engine
 from handlers.messages import Inbound, Media
+from handlers.privacy import masked_address
 from models.db import Database
 from models.tables import CLOSED, Contact, Conversation, Document, OutboxMessage, Report
 
@@ -169,3 +170,16 @@ def test_erasing_deletes_the_photos_and_voice_notes_the_reporter_sent(db: Databa
     assert len(sent_with) == 1
     assert kept == [] and paths == [""]
     assert not voice.exists()
+
+
+def test_a_number_or_chat_id_is_shown_partly_never_whole() -> None:
+    assert masked_address("+6281298765432") == "+62812*****432"
+    assert masked_address("734019283") == "73****283"
+    assert masked_address("5001") == "****"
+
+
+def test_the_erasure_is_confirmed_in_the_language_the_person_chose(db: Database) -> None:
+    clock = Clock()
+    person = Person(engine_at(db, clock), db, "+6281200000041")
+    person.send("/bahasa en", "/hapusdata", "yes")
+    assert "Your data has been erased" in person.heard()[-1]
