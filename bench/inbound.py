@@ -15,9 +15,11 @@ limits are the defaults; it then also counts the conversations each bot complete
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -119,7 +121,9 @@ def drop_schema(conninfo: str, schema: str) -> None:
         connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def run(contender: str, citizens: int, flood: bool, postgres: str, workdir: Path) -> dict[str, Any]:
+def run(
+    contender: str, citizens: int, flood: bool, postgres: str, workdir: Path, wrap: str = ""
+) -> dict[str, Any]:
     """One contender against a fresh fake and fresh citizens."""
     context = multiprocessing.get_context("spawn")
     urls, go, results = context.Queue(), context.Event(), context.Queue()
@@ -139,13 +143,17 @@ def run(contender: str, citizens: int, flood: bool, postgres: str, workdir: Path
         env |= {"DATABASE_URL": url, "LOG_LEVEL": "WARNING", "SENDER_MESSAGES_PER_MINUTE": "0"}
         if not flood:  # lifted, as the conventional bot has no limits of its own
             env |= {"TELEGRAM_MESSAGES_PER_SECOND": "0", "TELEGRAM_MESSAGES_PER_CHAT_PER_SECOND": "0"}
-        command = [sys.executable, "-m", "bot", "poll"]
+        command = [*wrap.split(), sys.executable, "-m", "bot", "poll"]
     log = open(workdir / f"{contender}.log", "wb")  # noqa: SIM115
     bot = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         go.set()
         result = results.get(timeout=DEADLINE_SECONDS + 60)
     finally:
+        if wrap:  # a profiler writes its output when interrupted, not when killed
+            bot.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                bot.wait(timeout=30)
         bot.kill()
         bot.wait(timeout=10)
         log.close()
@@ -167,11 +175,12 @@ def main() -> None:
         default=os.environ.get("TEST_POSTGRES", "host=127.0.0.1 port=5432 dbname=test user=postgres"),
     )
     parser.add_argument("--json", default="")
+    parser.add_argument("--wrap", default="", help="put before ours, e.g. 'py-spy record -o F --'")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         for contender in args.only.split(","):
-            rows.append(run(contender, args.citizens, args.flood, args.postgres, Path(workdir)))
+            rows.append(run(contender, args.citizens, args.flood, args.postgres, Path(workdir), args.wrap))
     print(f"{'contender':16} {'done':>6} {'upd/s':>8} {'p50 ms':>8} {'p95 ms':>8}")
     for r in rows:
         p50 = f"{r['p50_ms']:.0f}" if r["p50_ms"] is not None else "-"

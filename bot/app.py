@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TextIO
 
-from bot.channels.base import Sender
+from bot.channels.base import Outgoing, Sender
 from bot.channels.console import ConsoleSender
-from bot.dispatcher import Dispatcher
+from bot.dispatcher import Dispatcher, outgoing
 from bot.limits import Limits
 from config.settings import Settings
+from handlers import places
 from handlers.alerts.policy import Policy
 from handlers.engine import Engine
 from models.db import Database
+from models.tables import OutboxMessage
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class App:
-    """One process's parts; the engine wakes the dispatcher when it queues replies."""
+    """One process's parts; the engine hands replies to the dispatcher, or wakes it for the rest."""
 
     settings: Settings
     db: Database
@@ -29,10 +33,31 @@ class App:
     dispatcher: Dispatcher
     loop: asyncio.AbstractEventLoop | None = field(default=None)
 
+    def accepts(self, channel: str) -> bool:
+        """The engine may hand this channel's replies over: the dispatcher is sending on it now."""
+        return self.loop is not None and self.dispatcher.sending and channel in self.dispatcher.senders
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.dispatcher.lease_seconds)
+
+    def prepare(self, message: OutboxMessage) -> Outgoing:
+        return outgoing(message, message.attempts)
+
+    def take(self, prepared: list[Outgoing]) -> None:  # type: ignore[override]
+        """From the engine, possibly in a worker thread, after the commit: send these now."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.dispatcher.send_now, prepared)
+
     def wake_dispatcher(self) -> None:
         """Called from the engine, possibly in a worker thread: let the dispatcher look now."""
         if self.loop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self.dispatcher.wake.set)
+
+
+def warm_up() -> None:
+    """Build the place-name indexes beside start-up, so the first reporter's place is not the slow one."""
+    threading.Thread(target=places.warm, name="warm-places", daemon=True).start()
 
 
 def limits(settings: Settings) -> Limits:
@@ -112,6 +137,7 @@ def build(settings: Settings, senders: dict[str, Sender], receiving: str = "") -
     )
     app = App(settings=settings, db=db, engine=Engine(db, policy=policy), dispatcher=dispatcher)
     app.engine.notify = app.wake_dispatcher
+    app.engine.handoff = app
     if receiving:
         # One line an operator can check: a channel missing on the right means its messages fail.
         logger.info("receiving on %s; sending on %s", receiving, ", ".join(sorted(senders)) or "nothing")

@@ -103,6 +103,9 @@ class Dispatcher:
         self._recording: asyncio.Task[None] | None = None
         self._in_flight = 0
         self._async_engine: AsyncEngine | None = None
+        # While `run` sends: replies handed over by the engine right after their commit (`send_now`).
+        self.sending = False
+        self._handed: set[asyncio.Task[None]] = set()
 
     # Claiming ------------------------------------------------------------
 
@@ -150,19 +153,7 @@ class Dispatcher:
         )
         return [
             [
-                Outgoing(
-                    id=r.id,
-                    channel=r.channel,
-                    address=r.address,
-                    text=r.text,
-                    choices=tuple((k, label) for k, label in r.choices),
-                    attempts=r.attempts + 1,
-                    purpose=r.purpose,
-                    priority=r.priority,
-                    template_sid=r.template_sid,
-                    template_variables=r.template_variables,
-                    attachment=attachments.get(r.document_id) if r.document_id else None,
-                )
+                outgoing(r, r.attempts + 1, attachments.get(r.document_id) if r.document_id else None)
                 for r in group
             ]
             for group in groups.values()
@@ -179,6 +170,22 @@ class Dispatcher:
         return {(channel, address): first for channel, address, first in found}
 
     # Sending ------------------------------------------------------------
+
+    def send_now(self, messages: list[Outgoing]) -> None:
+        """Send messages the engine has just committed as being sent, without waiting for a claim."""
+        groups: dict[tuple[str, str], list[Outgoing]] = defaultdict(list)
+        for message in messages:
+            groups[(message.channel, message.address)].append(message)
+        for group in groups.values():
+            task = asyncio.create_task(self._send_group(group))
+            self._handed.add(task)
+            task.add_done_callback(self._handed_done)
+
+    def _handed_done(self, task: asyncio.Task[None]) -> None:
+        self._handed.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Left as being sent: the lease runs out and a claim sends them.
+            logger.error("sending handed replies failed: %s", type(task.exception()).__name__)
 
     async def _send_group(self, group: list[Outgoing]) -> None:
         """Send one person's messages in order; after a failure the rest wait with it."""
@@ -499,18 +506,45 @@ class Dispatcher:
         """Send for as long as the process runs; woken early when new messages are queued."""
         outage = Outage(logger, "dispatcher round")
         async with self._connected():
-            while not stop.is_set():
-                try:
-                    handled = await self.run_once()
-                    outage.succeeded()
-                except Exception as error:
-                    outage.failed(error)
-                    handled = 0
-                if handled:
-                    continue
-                # Not cleared here: a wake that came after the last claim must not be lost.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=idle_seconds)
+            self.sending = True
+            try:
+                await self._run(stop, idle_seconds, outage)
+            finally:
+                self.sending = False
+                if self._handed:  # replies handed over just before the stop: let them go out
+                    await asyncio.wait(set(self._handed), timeout=10)
+
+    async def _run(self, stop: asyncio.Event, idle_seconds: float, outage: Outage) -> None:
+        """Claim and send rounds until stopped."""
+        while not stop.is_set():
+            try:
+                handled = await self.run_once()
+                outage.succeeded()
+            except Exception as error:
+                outage.failed(error)
+                handled = 0
+            if handled:
+                continue
+            # Not cleared here: a wake that came after the last claim must not be lost.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=idle_seconds)
+
+
+def outgoing(row: Any, attempts: int, attachment: Attachment | None = None) -> Outgoing:
+    """A claimed row, or a message the engine hands over, as the senders take it."""
+    return Outgoing(
+        id=row.id,
+        channel=row.channel,
+        address=row.address,
+        text=row.text,
+        choices=tuple((k, label) for k, label in row.choices),
+        attempts=attempts,
+        purpose=row.purpose,
+        priority=row.priority,
+        template_sid=row.template_sid,
+        template_variables=row.template_variables,
+        attachment=attachment,
+    )
 
 
 def _attachments(session: Session, ids: set[int]) -> dict[int, Attachment]:

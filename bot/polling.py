@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 
-from telegram import Bot
+from telegram import Bot, Update
 from telegram.error import TelegramError
 
 from bot import media, timers
-from bot.app import App
+from bot.app import App, warm_up
 from bot.channels import telegram
+from handlers.messages import Inbound
 
 logger = logging.getLogger(__name__)
 
@@ -32,22 +34,37 @@ async def poll(app: App, bot: Bot, stop: asyncio.Event, *, timeout: int = POLL_T
             logger.warning("getUpdates failed: %s; trying again", type(error).__name__)
             await _pause(stop, RETRY_SECONDS)
             continue
-        for update in updates:
-            try:
-                inbound = telegram.parse_update(update)
-            except (AttributeError, KeyError, TypeError, ValueError):
-                logger.warning("telegram update that is not one skipped")
-                inbound = None
-            if inbound is not None:
-                try:
-                    inbound = await media.fetched(inbound, app.settings, bot)
-                    await asyncio.to_thread(app.engine.handle, inbound)
-                except Exception:
-                    logger.exception("could not handle a Telegram update; it will be fetched again")
-                    await _pause(stop, RETRY_SECONDS)
-                    break
-                await telegram.acknowledge_button(bot, update)
-            offset = update.update_id + 1
+        offset, failed = await handle_page(app, bot, updates, offset)
+        if failed:
+            await _pause(stop, RETRY_SECONDS)  # it and those after it are fetched again
+
+
+async def handle_page(
+    app: App, bot: Bot, updates: Sequence[Update], offset: int | None
+) -> tuple[int | None, bool]:
+    """One `getUpdates` page in one transaction, in order: the offset to confirm, and whether one failed."""
+    inbounds: list[tuple[Update, Inbound]] = []
+    for update in updates:
+        try:
+            inbound = telegram.parse_update(update)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            logger.warning("telegram update that is not one skipped")
+            inbound = None
+        if inbound is not None:
+            inbounds.append((update, inbound))
+    try:
+        fetched = [await media.fetched(inbound, app.settings, bot) for _, inbound in inbounds]
+        handled = len(await asyncio.to_thread(app.engine.handle_many, fetched))
+    except Exception:
+        logger.exception("could not handle a page of Telegram updates; it will be fetched again")
+        handled = 0
+    # Confirm every update before the first one not handled; those without a message need no handling.
+    unhandled = inbounds[handled][0].update_id if handled < len(inbounds) else None
+    confirmed = [u for u in updates if unhandled is None or u.update_id < unhandled]
+    await asyncio.gather(*(telegram.acknowledge_button(bot, u) for u, _ in inbounds[:handled]))
+    if confirmed:
+        offset = confirmed[-1].update_id + 1
+    return offset, unhandled is not None
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
@@ -60,6 +77,7 @@ async def run_polling(app: App, bot: Bot, stop: asyncio.Event) -> None:
     app.loop = asyncio.get_running_loop()
     await bot.initialize()
     dispatching = asyncio.create_task(app.dispatcher.run(stop))
+    warm_up()
     scheduler = timers.start(app)
     try:
         await poll(app, bot, stop)

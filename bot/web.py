@@ -19,7 +19,7 @@ from starlette.routing import Route
 from telegram import Bot
 
 from bot import bodies, delivery_reports, media, polling, timers
-from bot.app import App
+from bot.app import App, warm_up
 from bot.channels import sms, telegram, whatsapp
 from bot.logs import Outage
 from handlers import documents
@@ -166,6 +166,7 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
         app.loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         tasks = [asyncio.create_task(app.dispatcher.run(stop))]
+        warm_up()
         if bot is not None:
             await bot.initialize()
             if telegram_polling:

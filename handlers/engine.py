@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -19,11 +20,11 @@ from handlers.commands import citizens, table
 from handlers.commands.command import Command
 from handlers.conversation import CANCEL, END, FINISH, STAY, Flow, Turn, end_flow
 from handlers.messages import Inbound, Reply, acceptable
-from handlers.outbox import REPLY, enqueue, hurry
+from handlers.outbox import QUEUED, REPLY, anything_open, enqueue, hurry
 from handlers.pioneers import checkins, invitations, tasks
 from models.base import utcnow
 from models.db import Database
-from models.tables import Conversation, InboundMessage
+from models.tables import SENDING, Conversation, InboundMessage, OutboxMessage
 
 logger = logging.getLogger(__name__)
 
@@ -50,17 +51,20 @@ def _insert(session: Session):  # type: ignore[no-untyped-def]
 
 def conversation_for(session: Session, channel: str, address: str, now: datetime) -> Conversation:
     """The person's conversation, created on first contact and locked for this transaction."""
-    insert = _insert(session)
-    session.execute(
-        insert(Conversation)
-        .values(channel=channel, address=address, state={}, created_at=now, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["channel", "address"])
-    )
-    return session.scalars(
+    mine = (
         select(Conversation)
         .where(Conversation.channel == channel, Conversation.address == address)
         .with_for_update()
-    ).one()
+    )
+    found = session.scalars(mine).first()
+    if found is not None:
+        return found
+    session.execute(
+        _insert(session)(Conversation)
+        .values(channel=channel, address=address, state={}, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["channel", "address"])
+    )
+    return session.scalars(mine).one()
 
 
 def record_inbound(session: Session, conversation: Conversation, inbound: Inbound, now: datetime) -> bool:
@@ -81,6 +85,24 @@ def record_inbound(session: Session, conversation: Conversation, inbound: Inboun
     return inserted is not None
 
 
+class Handoff(Protocol):
+    """A dispatcher in this process that takes replies straight after their commit, without a claim."""
+
+    lease: timedelta
+
+    def accepts(self, channel: str) -> bool:
+        """Whether it is sending on this channel now."""
+        ...
+
+    def prepare(self, message: OutboxMessage) -> object:
+        """What it needs of a message, read while the transaction is open."""
+        ...
+
+    def take(self, prepared: list[object]) -> None:
+        """Send these, in order; called after the commit, possibly from a worker thread."""
+        ...
+
+
 class Engine:
     """Handles one inbound message at a time; channels call `handle` and the dispatcher sends the replies."""
 
@@ -96,60 +118,123 @@ class Engine:
         self.clock = clock
         self.notify = notify or (lambda: None)
         self.policy = policy or Policy()
+        # Set while this process's dispatcher runs: replies then go out right after their commit.
+        self.handoff: Handoff | None = None
+        self.failure: Exception | None = None
 
     def handle(self, inbound: Inbound) -> bool:
         """Handle a message exactly once; False when it was a redelivery or unusable and nothing was done."""
-        usable = acceptable(inbound)
-        if usable is None:
-            logger.warning("%s message with an unusable sender or id ignored", inbound.channel)
-            return False
-        inbound = usable
+        return self.handle_many([inbound])[0]  # alone, a failure raises
+
+    def handle_many(self, inbounds: Sequence[Inbound]) -> list[bool]:
+        """Handle messages in order in one transaction, each in a savepoint: one commit for a whole page.
+
+        When one of several fails, those before it are committed and the list stops there (the failure is
+        kept in `failure`); the caller hands that one and the rest again. A message alone, or a failed
+        commit, raises.
+        """
+        self.failure = None
+        results: list[bool] = []
         now = self.clock()
         with self.db.transaction() as session:
-            conversation = conversation_for(session, inbound.channel, inbound.address, now)
-            if not record_inbound(session, conversation, inbound, now):
-                logger.info("%s message redelivered; already handled", inbound.channel)
-                return False
-            if self._flooded(session, conversation, inbound, now):
-                self.notify()
-                return True
-            was_reporting = conversation.flow == report.FLOW.name
+            for inbound in inbounds:
+                usable = acceptable(inbound)
+                if usable is None:
+                    logger.warning("%s message with an unusable sender or id ignored", inbound.channel)
+                    results.append(False)
+                    continue
+                if len(inbounds) == 1:  # alone, a failure undoes the whole transaction anyway
+                    results.append(self._turn(session, usable, now))
+                    continue
+                try:
+                    with session.begin_nested():
+                        results.append(self._turn(session, usable, now))
+                except Exception as error:
+                    logger.exception("%s message not handled; it will come again", inbound.channel)
+                    self.failure = error
+                    break
+            queued = session.info.pop(QUEUED, [])
+            handed = self._hand_over(session, queued, {(i.channel, i.address) for i in inbounds}, now)
+        if handed:
+            self.handoff.take(handed)  # type: ignore[union-attr]
+        if len(handed) < len(queued):
+            self.notify()
+        return results
+
+    def _turn(self, session: Session, inbound: Inbound, now: datetime) -> bool:
+        """One message: its conversation's next step, and the replies queued."""
+        conversation = conversation_for(session, inbound.channel, inbound.address, now)
+        if not record_inbound(session, conversation, inbound, now):
+            logger.info("%s message redelivered; already handled", inbound.channel)
+            return False
+        if self._flooded(session, conversation, inbound, now):
+            return True
+        was_reporting = conversation.flow == report.FLOW.name
+        turn = Turn(
+            session, conversation, inbound, now, state=dict(conversation.state or {}), policy=self.policy
+        )
+        if turn.state.pop(drafts.EXPIRED, None):
+            turn.hint("report.draft.expired")  # told once, the first time they write after
+        try:
+            with session.begin_nested():
+                route(turn)
+        except Exception:
+            # The draft stays as it was; the person is told and asked the same question again.
+            logger.exception(
+                "%s turn failed in flow %s step %s", inbound.channel, conversation.flow, conversation.step
+            )
             turn = Turn(
                 session, conversation, inbound, now, state=dict(conversation.state or {}), policy=self.policy
             )
-            if turn.state.pop(drafts.EXPIRED, None):
-                turn.hint("report.draft.expired")  # told once, the first time they write after
-            try:
-                with session.begin_nested():
-                    route(turn)
-            except Exception:
-                # The draft stays as it was; the person is told and asked the same question again.
-                logger.exception(
-                    "%s turn failed in flow %s step %s", inbound.channel, conversation.flow, conversation.step
-                )
-                turn = Turn(
-                    session,
-                    conversation,
-                    inbound,
-                    now,
-                    state=dict(conversation.state or {}),
-                    policy=self.policy,
-                )
-                turn.say("common.error")
-                reask(turn)
-            if conversation.flow == report.FLOW.name:
-                drafts.watch(session, conversation, now=now, remind_after=self.policy.draft_reminder)
-            elif was_reporting:
-                drafts.forget(session, conversation, now=now)
-            conversation.state = dict(turn.state)
-            conversation.last_inbound_at = now
-            conversation.updated_at = now
-            if turn.replies:
-                hurry(session, channel=inbound.channel, address=inbound.address, priority=REPLY)
-            for reply in turn.replies:
-                enqueue(session, channel=inbound.channel, address=inbound.address, reply=reply, now=now)
-        self.notify()
+            turn.say("common.error")
+            reask(turn)
+        if conversation.flow == report.FLOW.name:
+            drafts.watch(session, conversation, now=now, remind_after=self.policy.draft_reminder)
+        elif was_reporting:
+            drafts.forget(session, conversation, now=now)
+        conversation.state = dict(turn.state)
+        conversation.last_inbound_at = now
+        conversation.updated_at = now
+        if turn.replies:
+            hurry(session, channel=inbound.channel, address=inbound.address, priority=REPLY)
+        for reply in turn.replies:
+            enqueue(session, channel=inbound.channel, address=inbound.address, reply=reply, now=now)
         return True
+
+    def _hand_over(
+        self,
+        session: Session,
+        queued: list[OutboxMessage],
+        writers: set[tuple[str, str]],
+        now: datetime,
+    ) -> list[object]:
+        """The writers' replies, marked as being sent, for this process's dispatcher to send at once.
+
+        Only when nothing older is still waiting for that person, so their messages keep their order;
+        if this process dies before sending, the lease runs out and any dispatcher takes them as usual.
+        """
+        if self.handoff is None or not queued:
+            return []
+        mine: dict[tuple[str, str], list[OutboxMessage]] = {}
+        for message in queued:
+            mine.setdefault((message.channel, message.address), []).append(message)
+        handed: list[OutboxMessage] = []
+        with session.no_autoflush:
+            for (channel, address), messages in mine.items():
+                if (
+                    (channel, address) not in writers
+                    or not self.handoff.accepts(channel)
+                    or any(m.document_id is not None for m in messages)
+                    or anything_open(session, channel=channel, address=address, besides=messages)
+                ):
+                    continue
+                for message in messages:
+                    message.status = SENDING
+                    message.attempts = 1
+                    message.lease_until = now + self.handoff.lease
+                handed.extend(messages)
+        session.flush()
+        return [self.handoff.prepare(message) for message in sorted(handed, key=lambda m: m.id)]
 
     def _flooded(self, session: Session, conversation: Conversation, inbound: Inbound, now: datetime) -> bool:
         """Over SENDER_MESSAGES_PER_MINUTE the message is not read; the first one over hears so, politely."""

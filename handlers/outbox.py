@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from handlers.messages import Reply
-from models.tables import PENDING, OutboxMessage
+from models.tables import PENDING, SENDING, OutboxMessage
 
 # Who is waiting decides what goes first, as in RapidPro's courier (default before bulk): a person who just
 # wrote, then alerts at Siaga and Awas, then other alerts and news, then messages nobody is waiting for.
@@ -16,6 +16,9 @@ REPLY = 0
 URGENT = 1
 ALERT = 2
 BULK = 3
+# Where a transaction's session keeps the messages queued in it (`Session.info`), for the engine to hand
+# a reply straight to the dispatcher once committed.
+QUEUED = "queued_messages"
 
 
 def enqueue(
@@ -49,6 +52,7 @@ def enqueue(
         next_attempt_at=now,
     )
     session.add(message)
+    session.info.setdefault(QUEUED, []).append(message)
     return message
 
 
@@ -58,7 +62,8 @@ def hurry(session: Session, *, channel: str, address: str, priority: int) -> Non
     Messages to one person go out in order; without this, a pioneer's answer to "Saya tangani" would
     wait for an alert update queued to them earlier, at the back of a fan-out to hundreds.
     """
-    session.execute(
+    # Core, not the ORM's bulk update: no loaded row can be among these, and it runs on every message.
+    session.connection().execute(
         update(OutboxMessage)
         .where(
             OutboxMessage.address == address,
@@ -67,4 +72,21 @@ def hurry(session: Session, *, channel: str, address: str, priority: int) -> Non
             OutboxMessage.priority > priority,
         )
         .values(priority=priority)
+    )
+
+
+def anything_open(session: Session, *, channel: str, address: str, besides: list[OutboxMessage]) -> bool:
+    """Whether a person has messages still to send other than `besides` (queued in this transaction)."""
+    own = [m.id for m in besides if m.id is not None]
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    OutboxMessage.address == address,
+                    OutboxMessage.channel == channel,
+                    OutboxMessage.status.in_((PENDING, SENDING)),
+                    OutboxMessage.id.not_in(own),
+                )
+            )
+        )
     )

@@ -95,6 +95,12 @@ def _by_typo(query: str, home_region: str = "") -> list[Place]:
 RESOLVED_KEPT = 4096
 
 
+def warm() -> None:
+    """Build the name indexes now (about a second), so the first reporter does not wait for them."""
+    _names_down_to_kecamatan()
+    parse_alamat("Jember")
+
+
 def resolve(text: str, home_region: str = "") -> list[Place]:
     """Candidate regions for a free-text place: none, exactly one to confirm, or several to choose from.
 
