@@ -41,6 +41,9 @@ class App:
     def lease(self) -> timedelta:
         return timedelta(seconds=self.dispatcher.lease_seconds)
 
+    def sending_now(self, ids: list[int]) -> bool:
+        return self.dispatcher.sending_now(ids)
+
     def prepare(self, message: OutboxMessage) -> Outgoing:
         return outgoing(message, message.attempts)
 

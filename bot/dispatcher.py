@@ -105,7 +105,10 @@ class Dispatcher:
         self._async_engine: AsyncEngine | None = None
         # While `run` sends: replies handed over by the engine right after their commit (`send_now`).
         self.sending = False
-        self._handed: set[asyncio.Task[None]] = set()
+        self._handed: set[asyncio.Task[bool]] = set()
+        # Messages in a send under way here, and each person's last group under way (see `send_now`).
+        self._under_way: set[int] = set()
+        self._tails: dict[tuple[str, str], asyncio.Task[bool]] = {}
 
     # Claiming ------------------------------------------------------------
 
@@ -172,36 +175,73 @@ class Dispatcher:
     # Sending ------------------------------------------------------------
 
     def send_now(self, messages: list[Outgoing]) -> None:
-        """Send messages the engine has just committed as being sent, without waiting for a claim."""
+        """Send messages the engine has just committed as being sent, without waiting for a claim.
+
+        A person's messages still under way here go first: these follow them, or, if one of those is
+        to be retried, go back to the outbox to wait behind it.
+        """
         groups: dict[tuple[str, str], list[Outgoing]] = defaultdict(list)
         for message in messages:
             groups[(message.channel, message.address)].append(message)
-        for group in groups.values():
-            task = asyncio.create_task(self._send_group(group))
+        for key, group in groups.items():
+            task = asyncio.create_task(self._send_after(self._tails.get(key), group))
             self._handed.add(task)
             task.add_done_callback(self._handed_done)
+            self._follow(key, task)
 
-    def _handed_done(self, task: asyncio.Task[None]) -> None:
+    def sending_now(self, ids: list[int]) -> bool:
+        """Whether all these messages are under way in this process (sent, perhaps, but not yet recorded)."""
+        return all(id_ in self._under_way for id_ in ids)
+
+    def _follow(self, key: tuple[str, str], task: asyncio.Task[bool]) -> None:
+        """Remember the person's last group under way, for messages handed over after it."""
+        self._tails[key] = task
+
+        def forget(done: asyncio.Task[bool]) -> None:
+            if self._tails.get(key) is done:
+                del self._tails[key]
+
+        task.add_done_callback(forget)
+
+    async def _send_after(self, before: asyncio.Task[bool] | None, group: list[Outgoing]) -> bool:
+        if before is not None:
+            try:
+                went = await asyncio.shield(before)
+            except Exception:
+                went = False
+            if not went:
+                await self._database(self._release, [m.id for m in group])
+                self.wake.set()
+                return False
+        return await self._send_group(group)
+
+    def _handed_done(self, task: asyncio.Task[bool]) -> None:
         self._handed.discard(task)
         if not task.cancelled() and task.exception() is not None:
             # Left as being sent: the lease runs out and a claim sends them.
             logger.error("sending handed replies failed: %s", type(task.exception()).__name__)
 
-    async def _send_group(self, group: list[Outgoing]) -> None:
-        """Send one person's messages in order; after a failure the rest wait with it."""
-        for index, message in enumerate(group):
-            outcome = await self._send_one(message)
-            if isinstance(outcome, Moved):
-                await self._database(self._moved, message, outcome)
-                outcome = await self._send_one(replace(message, address=outcome.new_address))
+    async def _send_group(self, group: list[Outgoing]) -> bool:
+        """Send one person's messages in order; after a failure the rest wait with it. False if retried."""
+        self._under_way.update(m.id for m in group)
+        try:
+            for index, message in enumerate(group):
+                outcome = await self._send_one(message)
                 if isinstance(outcome, Moved):
-                    outcome = Failed("chat moved twice")
-            await self._record(message, outcome)
-            if isinstance(outcome, Retry):
-                rest = [m.id for m in group[index + 1 :]]
-                if rest:
-                    await self._database(self._release, rest)
-                return
+                    await self._database(self._moved, message, outcome)
+                    outcome = await self._send_one(replace(message, address=outcome.new_address))
+                    if isinstance(outcome, Moved):
+                        outcome = Failed("chat moved twice")
+                await self._record(message, outcome)
+                self._under_way.discard(message.id)
+                if isinstance(outcome, Retry):
+                    rest = [m.id for m in group[index + 1 :]]
+                    if rest:
+                        await self._database(self._release, rest)
+                    return False
+            return True
+        finally:
+            self._under_way.difference_update(m.id for m in group)
 
     async def _send_one(self, message: Outgoing) -> Outcome:
         """Wait for the chat's and the channel's limits, most urgent first, then send."""
@@ -351,12 +391,9 @@ class Dispatcher:
     async def _database(self, work: Callable[..., T], *args: Any) -> T:
         """Run `work(session, *args)` in one transaction without stalling the sends.
 
-        SQLite work is CPU time, run inline. PostgreSQL work waits on the network: it runs on an asyncio
-        connection while sending (see `_connected`), else in a worker thread.
+        On PostgreSQL it runs on an asyncio connection while sending (see `_connected`); otherwise in a
+        worker thread, as SQLite may wait there for the write lock another turn holds.
         """
-        if self.db.dialect == "sqlite":
-            with self.db.transaction() as session:
-                return work(session, *args)
         if self._async_engine is not None:
             async with AsyncSession(self._async_engine, expire_on_commit=False) as session, session.begin():
                 return await session.run_sync(work, *args)
@@ -467,6 +504,7 @@ class Dispatcher:
                 handled += sum(len(g) for g in groups)
                 for group in groups:
                     task = asyncio.create_task(self._send_group(group))
+                    self._follow((group[0].channel, group[0].address), task)
                     sending.add(task)
                     task.add_done_callback(finished)
                 if not sending:

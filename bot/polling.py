@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 POLL_TIMEOUT_SECONDS = 25
 RETRY_SECONDS = 3.0
+# A page's updates share a commit for at most this long, so the first replies are not held back by the rest.
+COMMIT_EVERY_SECONDS = 0.05
 
 
 async def poll(app: App, bot: Bot, stop: asyncio.Event, *, timeout: int = POLL_TIMEOUT_SECONDS) -> None:
@@ -42,7 +44,7 @@ async def poll(app: App, bot: Bot, stop: asyncio.Event, *, timeout: int = POLL_T
 async def handle_page(
     app: App, bot: Bot, updates: Sequence[Update], offset: int | None
 ) -> tuple[int | None, bool]:
-    """One `getUpdates` page in one transaction, in order: the offset to confirm, and whether one failed."""
+    """One `getUpdates` page in few transactions, in order: the offset to confirm, and whether one failed."""
     inbounds: list[tuple[Update, Inbound]] = []
     for update in updates:
         try:
@@ -54,7 +56,14 @@ async def handle_page(
             inbounds.append((update, inbound))
     try:
         fetched = [await media.fetched(inbound, app.settings, bot) for _, inbound in inbounds]
-        handled = len(await asyncio.to_thread(app.engine.handle_many, fetched))
+        handled = 0
+        while handled < len(fetched):
+            done = await asyncio.to_thread(
+                app.engine.handle_many, fetched[handled:], within=COMMIT_EVERY_SECONDS
+            )
+            handled += len(done.results)
+            if done.failure is not None:
+                break
     except Exception:
         logger.exception("could not handle a page of Telegram updates; it will be fetched again")
         handled = 0

@@ -21,11 +21,12 @@ from telegram import Bot
 from bot import bodies, delivery_reports, media, polling, timers
 from bot.app import App, warm_up
 from bot.channels import sms, telegram, whatsapp
+from bot.inbox import Inbox
 from bot.logs import Outage
 from handlers import documents
 from handlers.messages import Inbound, acceptable
 from models.base import utcnow
-from models.tables import PENDING, Conversation, InboundMessage, OutboxMessage
+from models.tables import PENDING, Conversation, InboundMessage, OutboxMessage, WaitingMessage
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,9 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
     """
     settings = app.settings
     outage = Outage(logger, "the database, for a webhook")
+    inbox = Inbox(app.db, app.engine)
+    # Button acknowledgements under way; kept so they are not collected before they finish.
+    acknowledging: set[asyncio.Task[None]] = set()
 
     async def telegram_webhook(request: Request) -> Response:
         if bot is None or telegram_polling:
@@ -72,10 +76,12 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
             return Response(status_code=200)
         if inbound is not None:
             inbound = await media.fetched(inbound, settings, bot)
-            # A failure here answers 500, so Telegram delivers the update again.
-            await run_in_threadpool(app.engine.handle, inbound)
+            # Stored, then answered; a failure here answers 500 or 503, so Telegram delivers it again.
+            await inbox.put(inbound)
             outage.succeeded()
-            await telegram.acknowledge_button(bot, update_)
+            task = asyncio.create_task(telegram.acknowledge_button(bot, update_))
+            acknowledging.add(task)
+            task.add_done_callback(acknowledging.discard)
         return Response(status_code=200)
 
     async def twilio_form(request: Request) -> dict[str, str] | Response:
@@ -115,7 +121,7 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
         if inbound is None or acceptable(inbound) is None:
             return Response(status_code=400)
         inbound = await media.fetched(inbound, settings)
-        await run_in_threadpool(app.engine.handle, inbound)
+        await inbox.put(inbound)
         outage.succeeded()
         return Response(EMPTY_TWIML, media_type="text/xml")
 
@@ -147,14 +153,16 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
 
     async def healthz(_request: Request) -> Response:
         try:
-            pending = await asyncio.wait_for(run_in_threadpool(outbox_backlog, app), HEALTH_SECONDS)
+            pending, waiting = await asyncio.wait_for(run_in_threadpool(backlog, app), HEALTH_SECONDS)
         except TimeoutError:
             logger.error("health check: the database did not answer within %s s", HEALTH_SECONDS)
             return JSONResponse({"status": "error", "database": "not answering"}, status_code=503)
         except Exception as error:
             logger.error("health check: database unreachable: %s", type(error).__name__)
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok", "outbox_pending": pending})
+        return JSONResponse(
+            {"status": "ok", "database": "ok", "outbox_pending": pending, "inbox_waiting": waiting}
+        )
 
     async def database_unavailable(_request: Request, error: Exception) -> Response:
         """The database is down, locked or too slow: 503, so Telegram and Twilio deliver again later."""
@@ -165,7 +173,7 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
     async def lifespan(_web: Starlette) -> AsyncIterator[None]:
         app.loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(app.dispatcher.run(stop))]
+        tasks = [asyncio.create_task(app.dispatcher.run(stop)), asyncio.create_task(inbox.run(stop))]
         warm_up()
         if bot is not None:
             await bot.initialize()
@@ -180,6 +188,7 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
             scheduler.shutdown(wait=False)
             stop.set()
             app.dispatcher.wake.set()
+            inbox.wake.set()
             await asyncio.gather(*tasks)
             if bot is not None:
                 await bot.shutdown()
@@ -224,13 +233,16 @@ def record_delivery(app: App, provider_id: str, state: str, error_code: str | No
 
 def served_document(app: App, token: str) -> tuple[str, str, str] | None:
     """Path, content type and name of the file a token opens, while it has not expired."""
-    with app.db.transaction() as session:
+    with app.db.reading() as session:
         found = documents.served(session, token, utcnow())
         return (found.path, found.content_type, found.filename) if found else None
 
 
-def outbox_backlog(app: App) -> int:
-    """Messages still waiting to be sent; also proves the database answers."""
+def backlog(app: App) -> tuple[int, int]:
+    """Messages still to be sent, and received ones still to be handled; also proves the database answers.
+
+    A writing transaction, as a message needs: on SQLite a write lock held elsewhere shows here too.
+    """
     with app.db.transaction() as session:
         if app.db.dialect == "postgresql":
             # The thread gives up too, not only the request.
@@ -238,4 +250,5 @@ def outbox_backlog(app: App) -> int:
         # Every table a message's turn needs, so a table locked by someone else shows here too.
         for table in (Conversation, InboundMessage):
             session.execute(select(table.id).limit(1))
-        return session.scalar(select(func.count()).where(OutboxMessage.status == PENDING)) or 0
+        pending = session.scalar(select(func.count()).where(OutboxMessage.status == PENDING)) or 0
+        return pending, session.scalar(select(func.count()).select_from(WaitingMessage)) or 0

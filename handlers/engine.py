@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -20,7 +22,7 @@ from handlers.commands import citizens, table
 from handlers.commands.command import Command
 from handlers.conversation import CANCEL, END, FINISH, STAY, Flow, Turn, end_flow
 from handlers.messages import Inbound, Reply, acceptable
-from handlers.outbox import QUEUED, REPLY, anything_open, enqueue, hurry
+from handlers.outbox import QUEUED, REPLY, enqueue, hurry, still_open
 from handlers.pioneers import checkins, invitations, tasks
 from models.base import utcnow
 from models.db import Database
@@ -94,6 +96,10 @@ class Handoff(Protocol):
         """Whether it is sending on this channel now."""
         ...
 
+    def sending_now(self, ids: list[int]) -> bool:
+        """Whether these messages are all being sent by it now; what it is handed then follows them."""
+        ...
+
     def prepare(self, message: OutboxMessage) -> object:
         """What it needs of a message, read while the transaction is open."""
         ...
@@ -101,6 +107,18 @@ class Handoff(Protocol):
     def take(self, prepared: list[object]) -> None:
         """Send these, in order; called after the commit, possibly from a worker thread."""
         ...
+
+
+@dataclass
+class Handled:
+    """What handling messages in one transaction came to, for after its commit."""
+
+    # Per message handled, in order: False for a redelivery or an unusable one. Shorter than the
+    # messages when one failed (`failure`), or when time was up; the rest were not handled.
+    results: list[bool] = field(default_factory=list)
+    failure: Exception | None = None
+    handed: list[object] = field(default_factory=list)
+    others_queued: bool = False
 
 
 class Engine:
@@ -120,46 +138,64 @@ class Engine:
         self.policy = policy or Policy()
         # Set while this process's dispatcher runs: replies then go out right after their commit.
         self.handoff: Handoff | None = None
-        self.failure: Exception | None = None
 
     def handle(self, inbound: Inbound) -> bool:
         """Handle a message exactly once; False when it was a redelivery or unusable and nothing was done."""
-        return self.handle_many([inbound])[0]  # alone, a failure raises
+        return self.handle_many([inbound]).results[0]  # alone, a failure raises
 
-    def handle_many(self, inbounds: Sequence[Inbound]) -> list[bool]:
-        """Handle messages in order in one transaction, each in a savepoint: one commit for a whole page.
+    def handle_many(self, inbounds: Sequence[Inbound], *, within: float | None = None) -> Handled:
+        """Handle messages in order in one transaction, each in a savepoint: one commit for several.
 
-        When one of several fails, those before it are committed and the list stops there (the failure is
-        kept in `failure`); the caller hands that one and the rest again. A message alone, or a failed
-        commit, raises.
+        Stops early when one of several fails (those before it are committed; the caller hands that one
+        and the rest again), or once `within` seconds have gone, so the first replies are not held back
+        by the last turns. A message alone, or a failed commit, raises.
         """
-        self.failure = None
-        results: list[bool] = []
-        now = self.clock()
         with self.db.transaction() as session:
-            for inbound in inbounds:
-                usable = acceptable(inbound)
-                if usable is None:
-                    logger.warning("%s message with an unusable sender or id ignored", inbound.channel)
-                    results.append(False)
-                    continue
-                if len(inbounds) == 1:  # alone, a failure undoes the whole transaction anyway
-                    results.append(self._turn(session, usable, now))
-                    continue
-                try:
-                    with session.begin_nested():
-                        results.append(self._turn(session, usable, now))
-                except Exception as error:
-                    logger.exception("%s message not handled; it will come again", inbound.channel)
-                    self.failure = error
-                    break
-            queued = session.info.pop(QUEUED, [])
-            handed = self._hand_over(session, queued, {(i.channel, i.address) for i in inbounds}, now)
-        if handed:
-            self.handoff.take(handed)  # type: ignore[union-attr]
-        if len(handed) < len(queued):
+            handled = self.handle_in(session, inbounds, alone_raises=True, within=within)
+        self.committed(handled)
+        return handled
+
+    def handle_in(
+        self,
+        session: Session,
+        inbounds: Sequence[Inbound],
+        *,
+        alone_raises: bool = False,
+        within: float | None = None,
+    ) -> Handled:
+        """Handle messages in the caller's transaction; after its commit the caller calls `committed`."""
+        handled = Handled()
+        now = self.clock()
+        started = time.monotonic()
+        for inbound in inbounds:
+            if within is not None and handled.results and time.monotonic() - started > within:
+                break
+            usable = acceptable(inbound)
+            if usable is None:
+                logger.warning("%s message with an unusable sender or id ignored", inbound.channel)
+                handled.results.append(False)
+                continue
+            if alone_raises and len(inbounds) == 1:  # a failure undoes the whole transaction anyway
+                handled.results.append(self._turn(session, usable, now))
+                continue
+            try:
+                with session.begin_nested():
+                    handled.results.append(self._turn(session, usable, now))
+            except Exception as error:
+                logger.exception("%s message not handled; it will come again", inbound.channel)
+                handled.failure = error
+                break
+        queued = session.info.pop(QUEUED, [])
+        handled.handed = self._hand_over(session, queued, {(i.channel, i.address) for i in inbounds}, now)
+        handled.others_queued = len(handled.handed) < len(queued)
+        return handled
+
+    def committed(self, handled: Handled) -> None:
+        """After the commit: the replies handed over go out, and the dispatcher looks for the rest."""
+        if handled.handed:
+            self.handoff.take(handled.handed)  # type: ignore[union-attr]
+        if handled.others_queued:
             self.notify()
-        return results
 
     def _turn(self, session: Session, inbound: Inbound, now: datetime) -> bool:
         """One message: its conversation's next step, and the replies queued."""
@@ -210,8 +246,9 @@ class Engine:
     ) -> list[object]:
         """The writers' replies, marked as being sent, for this process's dispatcher to send at once.
 
-        Only when nothing older is still waiting for that person, so their messages keep their order;
-        if this process dies before sending, the lease runs out and any dispatcher takes them as usual.
+        Only when nothing older waits for that person, or only what that dispatcher is sending now (they
+        follow it), so their messages keep their order; if this process dies before sending, the lease
+        runs out and any dispatcher takes them as usual.
         """
         if self.handoff is None or not queued:
             return []
@@ -225,9 +262,11 @@ class Engine:
                     (channel, address) not in writers
                     or not self.handoff.accepts(channel)
                     or any(m.document_id is not None for m in messages)
-                    or anything_open(session, channel=channel, address=address, besides=messages)
                 ):
                     continue
+                earlier = still_open(session, channel=channel, address=address, besides=messages)
+                if earlier and not self.handoff.sending_now(earlier):
+                    continue  # waiting elsewhere: the claim keeps the order
                 for message in messages:
                     message.status = SENDING
                     message.attempts = 1

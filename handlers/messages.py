@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 # The longest values the tables keep: a sender's address and a provider's message id.
 MAX_ADDRESS = 64
@@ -90,3 +91,21 @@ def acceptable(inbound: Inbound) -> Inbound | None:
     if any(unicodedata.category(c) in ("Cc", "Cs") for c in inbound.address + inbound.external_id):
         return None
     return replace(inbound, text=cleaned_text(inbound.text), choice=cleaned_text(inbound.choice))
+
+
+def stored(inbound: Inbound) -> dict[str, Any]:
+    """The message as JSON, to wait in the inbox (bot/inbox.py) until it is handled."""
+    return asdict(inbound)
+
+
+def from_stored(data: dict[str, Any]) -> Inbound:
+    """The message back from the inbox."""
+    media = data.get("media")
+    location = data.get("location")
+    return Inbound(
+        **{
+            **data,
+            "media": Media(**media) if media else None,
+            "location": (location[0], location[1]) if location else None,
+        }
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from handlers.messages import Reply
@@ -75,18 +75,18 @@ def hurry(session: Session, *, channel: str, address: str, priority: int) -> Non
     )
 
 
-def anything_open(session: Session, *, channel: str, address: str, besides: list[OutboxMessage]) -> bool:
-    """Whether a person has messages still to send other than `besides` (queued in this transaction)."""
+def still_open(session: Session, *, channel: str, address: str, besides: list[OutboxMessage]) -> list[int]:
+    """A person's messages still to send or under way, other than `besides` (queued in this transaction)."""
     own = [m.id for m in besides if m.id is not None]
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    OutboxMessage.address == address,
-                    OutboxMessage.channel == channel,
-                    OutboxMessage.status.in_((PENDING, SENDING)),
-                    OutboxMessage.id.not_in(own),
-                )
+    return list(
+        session.scalars(
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.address == address,
+                OutboxMessage.channel == channel,
+                OutboxMessage.status.in_((PENDING, SENDING)),
+                OutboxMessage.id.not_in(own),
             )
+            .limit(20)
         )
     )

@@ -20,6 +20,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 7_320_417
 
 
+# An execution option: the transaction only reads (see `Database.reading`).
+READING = "reading_only"
+
+
 def normalise_url(url: str) -> str:
     """Accept the `postgres://` and `postgresql://` forms hosting providers hand out."""
     for prefix in ("postgres://", "postgresql://"):
@@ -82,7 +86,7 @@ def make_engine(url: str, statement_timeout: float | None = None) -> Engine:
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
         # A deferred transaction that reads, then writes, fails at once when another process wrote in
         # between; taking the write lock up front makes it wait its turn instead.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READING) else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -121,6 +125,14 @@ class Database:
         """One unit of work: committed together or not at all."""
         with self.sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A transaction that only reads: on SQLite it takes no write lock, so it never waits for a writer."""
+        with self.sessions() as session:
+            session.connection(execution_options={READING: True})
+            yield session
+            session.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -195,6 +195,25 @@ class Timer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class WaitingMessage(Base):
+    """A webhook's message stored before it is handled, so the provider hears back at once; then deleted."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        # Each person's waiting messages, to take them in order (bot/inbox.py).
+        Index("ix_inbox_person", "address", "channel"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64))
+    # The message as handlers.messages.Inbound, text included, only until it is handled.
+    message: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class OutboxMessage(Base):
     """A message to send; written with the change that caused it, sent later by the dispatcher."""
 

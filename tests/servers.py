@@ -143,7 +143,7 @@ class Outbox:
 
 @contextlib.contextmanager
 def database_held(database_url: str) -> Iterator[None]:
-    """Another client holds what every turn needs: SQLite's write lock, or a lock on inbound_messages."""
+    """Another client holds what every message needs: SQLite's write lock, or locks on the inbox and turns."""
     url = normalise_url(database_url)
     if make_url(url).get_backend_name() == "sqlite":
         other = sqlite3.connect(make_url(url).database, isolation_level=None)
@@ -157,7 +157,7 @@ def database_held(database_url: str) -> Iterator[None]:
     engine = create_engine(url)
     try:
         with engine.connect() as other:
-            other.execute(text("LOCK TABLE inbound_messages IN ACCESS EXCLUSIVE MODE"))
+            other.execute(text("LOCK TABLE inbox, inbound_messages IN ACCESS EXCLUSIVE MODE"))
             yield
             other.rollback()
     finally:
