@@ -49,32 +49,22 @@ class Inbox:
         self.within = COMMIT_EVERY_SECONDS
         self.wake = asyncio.Event()
         self._unstored: list[tuple[Inbound, asyncio.Future[None]]] = []
-        self._storing: asyncio.Task[None] | None = None
+        self._closed = False
 
     # Storing ------------------------------------------------------------
 
     async def put(self, inbound: Inbound) -> None:
-        """Store one message, in one transaction with those arriving meanwhile; returns once committed."""
+        """Store one message, in one transaction with those arriving meanwhile; returns once committed.
+
+        The worker stores them between two batches of its own, so on SQLite a webhook never fights the
+        worker for the write lock (SQLite's waiters poll, and a busy worker would win every time).
+        """
+        if self._closed:
+            raise NotTaking("the inbox has stopped")
         committed = asyncio.get_running_loop().create_future()
         self._unstored.append((inbound, committed))
-        if self._storing is None or self._storing.done():
-            self._storing = asyncio.create_task(self._store_waiting())
+        self.wake.set()
         await committed
-
-    async def _store_waiting(self) -> None:
-        while self._unstored:
-            batch, self._unstored = self._unstored, []
-            try:
-                await asyncio.to_thread(self._store, [inbound for inbound, _ in batch])
-            except Exception as error:
-                for _, committed in batch:
-                    if not committed.done():
-                        committed.set_exception(error)
-            else:
-                for _, committed in batch:
-                    if not committed.done():
-                        committed.set_result(None)
-                self.wake.set()
 
     def _store(self, inbounds: list[Inbound]) -> None:
         now = self.clock()
@@ -151,17 +141,58 @@ class Inbox:
         )
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
-        """Handle what waits for as long as the process runs; woken when a webhook stores a message."""
+        """Store and handle for as long as the process runs; woken when a webhook brings a message."""
+        loop = asyncio.get_running_loop()
         outage = Outage(logger, "inbox round")
-        while not stop.is_set():
-            self.wake.clear()
-            try:
-                taken = await asyncio.to_thread(self.handle_waiting)
-                outage.succeeded()
-            except Exception as error:
-                outage.failed(error)
-                taken = 0
-            if taken:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=idle_seconds)
+        try:
+            while not stop.is_set():
+                self.wake.clear()
+                arrived, self._unstored = self._unstored, []
+                try:
+                    taken, error = await asyncio.to_thread(self._round, arrived, loop)
+                except Exception as failed:  # not stored: those webhooks answer 503, sent again later
+                    _settle(arrived, failed)
+                    taken, error = 0, failed
+                if error is None:
+                    outage.succeeded()
+                else:
+                    outage.failed(error)
+                if taken or self._unstored:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=idle_seconds)
+        finally:
+            self._closed = True
+            arrived, self._unstored = self._unstored, []
+            if arrived:
+                try:
+                    await asyncio.to_thread(self._store, [inbound for inbound, _ in arrived])
+                except Exception as failed:
+                    _settle(arrived, failed)
+                else:
+                    _settle(arrived)
+
+    def _round(
+        self, arrived: list[tuple[Inbound, asyncio.Future[None]]], loop: asyncio.AbstractEventLoop
+    ) -> tuple[int, Exception | None]:
+        """Store what arrived (its webhooks answered as soon as that commits), then handle one batch."""
+        if arrived:
+            self._store([inbound for inbound, _ in arrived])
+            loop.call_soon_threadsafe(_settle, arrived)
+        try:
+            return self.handle_waiting(), None
+        except Exception as error:
+            return 0, error
+
+
+class NotTaking(Exception):
+    """The process is stopping: the webhook answers 503 and the provider delivers again."""
+
+
+def _settle(arrived: list[tuple[Inbound, asyncio.Future[None]]], error: Exception | None = None) -> None:
+    for _, committed in arrived:
+        if not committed.done():
+            if error is None:
+                committed.set_result(None)
+            else:
+                committed.set_exception(error)

@@ -86,7 +86,7 @@ async def run_polling(app: App, bot: Bot, stop: asyncio.Event) -> None:
     app.loop = asyncio.get_running_loop()
     await bot.initialize()
     dispatching = asyncio.create_task(app.dispatcher.run(stop))
-    warm_up()
+    await warm_up()
     scheduler = timers.start(app)
     try:
         await poll(app, bot, stop)

@@ -21,7 +21,7 @@ from telegram import Bot
 from bot import bodies, delivery_reports, media, polling, timers
 from bot.app import App, warm_up
 from bot.channels import sms, telegram, whatsapp
-from bot.inbox import Inbox
+from bot.inbox import Inbox, NotTaking
 from bot.logs import Outage
 from handlers import documents
 from handlers.messages import Inbound, acceptable
@@ -173,8 +173,8 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
     async def lifespan(_web: Starlette) -> AsyncIterator[None]:
         app.loop = asyncio.get_running_loop()
         stop = asyncio.Event()
+        await warm_up()
         tasks = [asyncio.create_task(app.dispatcher.run(stop)), asyncio.create_task(inbox.run(stop))]
-        warm_up()
         if bot is not None:
             await bot.initialize()
             if telegram_polling:
@@ -208,6 +208,7 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
             OperationalError: database_unavailable,
             InterfaceError: database_unavailable,
             PoolTimeout: database_unavailable,
+            NotTaking: database_unavailable,
         },
     )
 

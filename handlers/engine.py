@@ -231,7 +231,7 @@ class Engine:
         conversation.state = dict(turn.state)
         conversation.last_inbound_at = now
         conversation.updated_at = now
-        if turn.replies:
+        if turn.replies and self.handoff is None:  # with a handoff, `_hand_over` sees to it
             hurry(session, channel=inbound.channel, address=inbound.address, priority=REPLY)
         for reply in turn.replies:
             enqueue(session, channel=inbound.channel, address=inbound.address, reply=reply, now=now)
@@ -258,14 +258,16 @@ class Engine:
         handed: list[OutboxMessage] = []
         with session.no_autoflush:
             for (channel, address), messages in mine.items():
-                if (
-                    (channel, address) not in writers
-                    or not self.handoff.accepts(channel)
-                    or any(m.document_id is not None for m in messages)
-                ):
+                if (channel, address) not in writers:
                     continue
                 earlier = still_open(session, channel=channel, address=address, besides=messages)
-                if earlier and not self.handoff.sending_now(earlier):
+                if earlier:  # their older messages go with the reply, not behind a fan-out
+                    hurry(session, channel=channel, address=address, priority=REPLY)
+                if (
+                    not self.handoff.accepts(channel)
+                    or any(m.document_id is not None for m in messages)
+                    or (earlier and not self.handoff.sending_now(earlier))
+                ):
                     continue  # waiting elsewhere: the claim keeps the order
                 for message in messages:
                     message.status = SENDING

@@ -334,7 +334,10 @@ async def test_health_check(database_url: str, fake_telegram: FakeTelegram) -> N
             enqueue(session, channel="whatsapp", address="+6281234567890", reply=Reply("halo"), now=utcnow())
         waiting = await client.get("/healthz")
 
-    assert (empty.status_code, empty.json()) == (200, {"status": "ok", "database": "ok", "outbox_pending": 0, "inbox_waiting": 0})
+    assert (empty.status_code, empty.json()) == (
+        200,
+        {"status": "ok", "database": "ok", "outbox_pending": 0, "inbox_waiting": 0},
+    )
     assert (waiting.status_code, waiting.json()["outbox_pending"]) == (200, 1)
 
 

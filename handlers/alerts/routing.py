@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Iterator
+
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from config import routing
 from handlers.places import ancestors, level_of
 from models.tables import Contact
+
+# Contacts read at a time when a message goes to a whole region: a few queries per chunk, never the whole
+# roster in memory at once.
+CHUNK = 500
 
 
 def contacts_in_reach(session: Session, region_code: str, reach: int, level: str) -> list[Contact]:
@@ -38,3 +44,18 @@ def coordinators_for(session: Session, region_code: str) -> list[Contact]:
             )
         )
     )
+
+
+def by_chunk(session: Session, query: Select[tuple[Contact]], size: int = CHUNK) -> Iterator[list[Contact]]:
+    """The contacts a query selects, in order of id, `size` at a time, each chunk read when it is wanted.
+
+    The caller flushes what it added for a chunk before taking the next: the session then holds those
+    rows weakly, so a province's 100,000 contacts never sit in memory together.
+    """
+    after = 0
+    while True:
+        chunk = list(session.scalars(query.where(Contact.id > after).order_by(Contact.id).limit(size)))
+        if not chunk:
+            return
+        yield chunk
+        after = chunk[-1].id

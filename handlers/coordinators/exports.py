@@ -11,7 +11,7 @@ import csv
 import io
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -79,6 +79,10 @@ def rows(session: Session, region_code: str, since_day: date | None) -> Iterator
         .order_by(Report.created_at, Report.id)
         .execution_options(yield_per=BATCH)
     )
+    if since_day is not None:
+        # No report before the day began in the easternmost zone (WIT) can fall on it anywhere; the
+        # exact day, in each report's own zone, is checked below.
+        query = query.where(Report.created_at >= datetime.combine(since_day, time.min, ZONES["WIT"]))
     for report, holder in session.execute(query):
         zone = ZONES[zone_name(report.region_code)]
         reported = report.created_at.astimezone(zone)
@@ -149,9 +153,9 @@ def daily_counts(session: Session, scope: Scope) -> tuple[list[date], dict[str, 
     by_level = {level: [0] * len(days) for level in LEVELS}
     by_category: Counter[str] = Counter()
     for created, level, category in session.execute(
-        select(Report.created_at, Report.level, Report.category).where(
-            inside(Report.region_code, scope.region.code), Report.created_at >= scope.since
-        )
+        select(Report.created_at, Report.level, Report.category)
+        .where(inside(Report.region_code, scope.region.code), Report.created_at >= scope.since)
+        .execution_options(yield_per=BATCH)
     ):
         index = (created.astimezone(zone).date() - first).days
         if 0 <= index < len(days):

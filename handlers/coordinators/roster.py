@@ -25,19 +25,21 @@ def run_roster(turn: Turn, command: Command) -> None:
     region = coordinators_region(turn, command.argument)
     if region is None:
         return
+    in_region = (Contact.active.is_(True), Contact.role == PELOPOR, inside(Contact.region_code, region.code))
+    # Counted by the database and only the shown ones loaded: a province has 100,000 pioneers.
+    count = turn.session.scalar(select(func.count()).select_from(Contact).where(*in_region)) or 0
+    if not count:
+        turn.hint("coord.roster.none", place=region.path)
+        return
     pioneers = list(
         turn.session.scalars(
             select(Contact)
-            .where(
-                Contact.active.is_(True), Contact.role == PELOPOR, inside(Contact.region_code, region.code)
-            )
-            .order_by(Contact.region_code, Contact.name)
+            .where(*in_region)
+            .order_by(Contact.region_code, Contact.name, Contact.id)
+            .limit(MOST_SHOWN)
         )
     )
-    if not pioneers:
-        turn.hint("coord.roster.none", place=region.path)
-        return
-    ids = [p.id for p in pioneers[:MOST_SHOWN]]
+    ids = [p.id for p in pioneers]
     latest = {
         contact_id: (answer, at)
         for contact_id, answer, at in turn.session.execute(
@@ -55,7 +57,7 @@ def run_roster(turn: Turn, command: Command) -> None:
         ).all()
     )
     lines = []
-    for pioneer in pioneers[:MOST_SHOWN]:
+    for pioneer in pioneers:
         answer, at = latest.get(pioneer.id, (None, None))
         checkin = (
             turn.t(
@@ -77,10 +79,8 @@ def run_roster(turn: Turn, command: Command) -> None:
                 reach=_reach(turn, pioneer),
             )
         )
-    more = turn.t("tasks.more", count=len(pioneers) - MOST_SHOWN) if len(pioneers) > MOST_SHOWN else ""
-    turn.send(
-        turn.t("coord.roster.head", place=region.path, count=len(pioneers)) + "\n" + "\n".join(lines) + more
-    )
+    more = turn.t("tasks.more", count=count - MOST_SHOWN) if count > MOST_SHOWN else ""
+    turn.send(turn.t("coord.roster.head", place=region.path, count=count) + "\n" + "\n".join(lines) + more)
 
 
 def _reach(turn: Turn, pioneer: Contact) -> str:

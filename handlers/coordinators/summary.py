@@ -106,27 +106,33 @@ def _checkins(session: Session, region_code: str, since: datetime, seen: Picture
         .group_by(Checkin.contact_id)
         .subquery()
     )
-    answers_by_area: dict[str, list[str]] = {}
-    for area, answer in session.execute(
-        select(Checkin.region_code, Checkin.answer).join(newest, Checkin.id == newest.c.id)
+    # Counted by the database, per area and answer: a province has 100,000 pioneers.
+    answered: Counter[str] = Counter()
+    missed: Counter[str] = Counter()
+    for area, answer, count in session.execute(
+        select(Checkin.region_code, Checkin.answer, func.count())
+        .join(newest, Checkin.id == newest.c.id)
+        .group_by(Checkin.region_code, Checkin.answer)
     ):
-        seen.checkins[answer] += 1
-        answers_by_area.setdefault(area, []).append(answer)
+        seen.checkins[answer] += count
+        answered[area] += count
+        missed[area] += count if answer == MISSED else 0
         district = places.district_of(area)
         if district and answer in CHECKIN_WEIGHT:
-            seen.tension[district] += CHECKIN_WEIGHT[answer]
-    pioneers_by_area = Counter(
-        area
-        for area in session.scalars(
-            select(Contact.region_code).where(
+            seen.tension[district] += CHECKIN_WEIGHT[answer] * count
+    pioneers_by_area = dict(
+        session.execute(
+            select(Contact.region_code, func.count())
+            .where(
                 Contact.active.is_(True), Contact.role == PELOPOR, inside(Contact.region_code, region_code)
             )
-        )
+            .group_by(Contact.region_code)
+        ).all()
     )
     seen.silent_areas = sum(
         1
-        for area, answers in answers_by_area.items()
-        if len(answers) == pioneers_by_area.get(area, 0) and all(a == MISSED for a in answers)
+        for area, count in answered.items()
+        if count == pioneers_by_area.get(area, 0) and missed[area] == count
     )
 
 
