@@ -161,6 +161,8 @@ COMMANDS = (
 class Seeded:
     """What the drive needs from the seed: who answers the check-in, and reports to act on."""
 
+    pioneers: int = 0
+    last_round: datetime | None = None
     pioneers_asked: list[int] = field(default_factory=list)
     detail: str = ""
     assign: str = ""
@@ -227,9 +229,11 @@ def seed(db: Database, contacts: int, reports: int, media_dir: Path) -> Seeded:
             unreachable_reason=None,
         )
     )
-    people += [contact("koordinator", r) for r in regencies for _ in range(2)]
-    people += [contact("fkdm", PROVINCE) for _ in range(25)]
-    people += [contact("fkdm", r) for r in regencies for _ in range(25)]
+    # Two coordinators and 25 forum members for each regency, and 25 for the province, from 100,000
+    # contacts down; fewer in a small run, so most contacts are still pioneers.
+    people += [contact("koordinator", r) for r in regencies for _ in range(min(2, contacts // 1000))]
+    people += [contact("fkdm", PROVINCE) for _ in range(min(25, contacts // 4000))]
+    people += [contact("fkdm", r) for r in regencies for _ in range(min(25, contacts // 4000))]
     forum = max(0, contacts // 5 - len(people))
     people += [contact("fkdm", rng.choice(districts)) for _ in range(forum)]
     while len(people) < contacts:
@@ -413,7 +417,7 @@ def seed(db: Database, contacts: int, reports: int, media_dir: Path) -> Seeded:
                 "note": rng.choice(CHECKIN_NOTES) if answer in (WASPADA_AREA, RAWAN) else None,
             }
         )
-    for n, p in enumerate(rng.sample(pioneers, min(500, len(pioneers)))):
+    for n, p in enumerate(rng.sample(pioneers, min(500, len(pioneers) // 10))):
         kind = checkins.REMIND if n < 300 else checkins.MISS
         asked = now - timedelta(hours=25 if kind == checkins.REMIND else 49)
         checkin_id = next(ids["checkin"])
@@ -491,7 +495,8 @@ def seed(db: Database, contacts: int, reports: int, media_dir: Path) -> Seeded:
 
     # The weekly round fell due five minutes ago: the first look of the scheduler runs it.
     with db.transaction() as session:
-        session.execute(insert(Schedule), [{"name": "checkin", "last_due_at": now - timedelta(minutes=10)}])
+        seeded.last_round = now - timedelta(minutes=10)
+        session.execute(insert(Schedule), [{"name": "checkin", "last_due_at": seeded.last_round}])
     if db.dialect == "postgresql":
         with db.transaction() as session:
             for table in Base.metadata.sorted_tables:
@@ -515,7 +520,8 @@ def seed(db: Database, contacts: int, reports: int, media_dir: Path) -> Seeded:
     other = [r for r in open_ones if r["incident_id"] != open_ones[0]["incident_id"]] or open_ones
     seeded.close = other[-1]["code"]
     in_regency = [p for p in pioneers if p["region_code"].startswith(REGENCY)] or pioneers
-    seeded.pioneer = in_regency[0]["id"]
+    seeded.pioneers = len(pioneers)
+    seeded.pioneer = in_regency[0]["id"] if in_regency else 0
     seeded.status_codes = [r["code"] for r in rng.sample(report_rows, min(10, len(report_rows)))]
     return seeded
 
@@ -741,16 +747,21 @@ def drive(day: Day, seeded: Seeded, citizens: int, database: Database, started: 
     """A busy day, phase by phase; `started` is when serve was started."""
 
     def scheduler_caught_up() -> str:
-        """Wait until every timer due by now has fired, and the check-in round has been asked."""
+        """Wait until the check-in round has run and every timer due by now has fired."""
         while True:
             day.alive()
             with database.transaction() as session:
                 due = session.scalar(
                     select(func.count()).where(Timer.fired_at.is_(None), Timer.due_at <= utcnow())
                 )
-                asked = session.scalar(select(func.count()).where(Checkin.asked_at >= started))
-            if not due and asked:
-                return f"{asked} check-in questions, every due timer fired"
+                round_run = session.scalar(select(Schedule.last_due_at).where(Schedule.name == "checkin"))
+                asked = session.scalar(
+                    select(func.count()).where(
+                        OutboxMessage.purpose == "checkin", OutboxMessage.created_at >= started
+                    )
+                )
+            if not due and round_run != seeded.last_round:
+                return f"{asked} check-in messages, every due timer fired"
             time.sleep(1)
 
     def start() -> str:

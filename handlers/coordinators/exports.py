@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from sqlalchemy import select
@@ -55,8 +59,9 @@ COLUMNS = (
     ("ringkasan", "#description"),
 )
 BATCH = 1000
-CHART_SIZE = (1080, 1350)  # pixels, portrait, for a phone screen
-CHART_DPI = 150
+# Drawn in a child process, so matplotlib never stays in the web process (see chart.py).
+CHART_SCRIPT = Path(__file__).with_name("chart.py")
+CHART_SECONDS = 60
 
 
 @lru_cache(maxsize=4096)
@@ -165,40 +170,27 @@ def daily_counts(session: Session, scope: Scope) -> tuple[list[date], dict[str, 
 
 
 def draw_chart(turn: Turn, scope: Scope, file: BinaryIO) -> None:
-    """Two panels on a phone-shaped PNG: reports per day stacked by level, and reports by kind."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-    from matplotlib.ticker import MaxNLocator
-
+    """The region's counts, in the coordinator's words, drawn by chart.py in a child process."""
     days, by_level, by_category = daily_counts(turn.session, scope)
-    colours = {"normal": "#9e9e9e", "waspada": "#f2c94c", "siaga": "#f2994a", "awas": "#eb5757"}
-    width, height = CHART_SIZE
-    figure, (top, bottom) = pyplot.subplots(
-        2, 1, figsize=(width / CHART_DPI, height / CHART_DPI), dpi=CHART_DPI, height_ratios=(3, 2)
+    chart = {
+        "days": [d.strftime("%d/%m") for d in days],
+        "levels": [[level, turn.t(f"level.{level}"), by_level[level]] for level in LEVELS],
+        "kinds": [[turn.t(f"coord.category.{k}"), n] for k, n in by_category.most_common()],
+        "per_day": turn.t("coord.chart.per_day", place=scope.region.path.split(",")[0], days=scope.days),
+        "per_kind": turn.t("coord.chart.per_kind"),
+    }
+    # -I: the child sees neither PYTHONPATH nor the script's folder, whose module names could shadow others.
+    drawn = subprocess.run(
+        [sys.executable, "-I", str(CHART_SCRIPT)],
+        input=json.dumps(chart).encode(),
+        capture_output=True,
+        timeout=CHART_SECONDS,
+        check=False,
     )
-    base = [0] * len(days)
-    labels = [d.strftime("%d/%m") for d in days]
-    for level in LEVELS:
-        top.bar(labels, by_level[level], bottom=base, color=colours[level], label=turn.t(f"level.{level}"))
-        base = [b + n for b, n in zip(base, by_level[level], strict=True)]
-    top.set_title(
-        turn.t("coord.chart.per_day", place=scope.region.path.split(",")[0], days=scope.days), fontsize=11
-    )
-    top.legend(fontsize=8)
-    top.yaxis.set_major_locator(MaxNLocator(integer=True))
-    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
-    top.tick_params(axis="x", labelrotation=90, labelsize=7)
-    kinds = [k for k, _ in by_category.most_common()]
-    bottom.barh(
-        [turn.t(f"coord.category.{k}") for k in kinds], [by_category[k] for k in kinds], color="#2d9cdb"
-    )
-    bottom.invert_yaxis()
-    bottom.set_title(turn.t("coord.chart.per_kind"), fontsize=11)
-    figure.tight_layout()
-    figure.savefig(file, format="png", dpi=CHART_DPI)
-    pyplot.close(figure)
+    if drawn.returncode != 0 or not drawn.stdout:
+        tail = drawn.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"the chart could not be drawn ({drawn.returncode}): {tail[0]}")
+    file.write(drawn.stdout)
 
 
 def run_chart(turn: Turn, command: Command) -> None:
