@@ -22,7 +22,7 @@ from handlers.commands import citizens, table
 from handlers.commands.command import Command
 from handlers.conversation import CANCEL, END, FINISH, STAY, Flow, Turn, end_flow
 from handlers.messages import Inbound, Reply, acceptable
-from handlers.outbox import QUEUED, REPLY, enqueue, hurry, still_open
+from handlers.outbox import OTHERS_QUEUED, QUEUED, REPLY, WRITERS, enqueue, hurry, still_open
 from handlers.pioneers import checkins, invitations, tasks
 from models.base import utcnow
 from models.db import Database
@@ -167,6 +167,7 @@ class Engine:
         handled = Handled()
         now = self.clock()
         started = time.monotonic()
+        session.info[WRITERS] = {(i.channel, i.address) for i in inbounds}
         for inbound in inbounds:
             if within is not None and handled.results and time.monotonic() - started > within:
                 break
@@ -185,9 +186,10 @@ class Engine:
                 logger.exception("%s message not handled; it will come again", inbound.channel)
                 handled.failure = error
                 break
+        session.info.pop(WRITERS, None)
         queued = session.info.pop(QUEUED, [])
-        handled.handed = self._hand_over(session, queued, {(i.channel, i.address) for i in inbounds}, now)
-        handled.others_queued = len(handled.handed) < len(queued)
+        handled.handed = self._hand_over(session, queued, now)
+        handled.others_queued = session.info.pop(OTHERS_QUEUED, False) or len(handled.handed) < len(queued)
         return handled
 
     def committed(self, handled: Handled) -> None:
@@ -241,7 +243,6 @@ class Engine:
         self,
         session: Session,
         queued: list[OutboxMessage],
-        writers: set[tuple[str, str]],
         now: datetime,
     ) -> list[object]:
         """The writers' replies, marked as being sent, for this process's dispatcher to send at once.
@@ -254,12 +255,11 @@ class Engine:
             return []
         mine: dict[tuple[str, str], list[OutboxMessage]] = {}
         for message in queued:
-            mine.setdefault((message.channel, message.address), []).append(message)
+            if message in session:  # not one from a turn whose savepoint was rolled back
+                mine.setdefault((message.channel, message.address), []).append(message)
         handed: list[OutboxMessage] = []
         with session.no_autoflush:
             for (channel, address), messages in mine.items():
-                if (channel, address) not in writers:
-                    continue
                 earlier = still_open(session, channel=channel, address=address, besides=messages)
                 if earlier:  # their older messages go with the reply, not behind a fan-out
                     hurry(session, channel=channel, address=address, priority=REPLY)

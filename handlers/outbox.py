@@ -16,9 +16,13 @@ REPLY = 0
 URGENT = 1
 ALERT = 2
 BULK = 3
-# Where a transaction's session keeps the messages queued in it (`Session.info`), for the engine to hand
-# a reply straight to the dispatcher once committed.
+# Where a transaction's session keeps what the engine needs once it commits (`Session.info`): the people
+# who wrote in this transaction, the messages queued to them (to hand straight to the dispatcher), and
+# whether anything was queued to anyone else. Only the writers' messages are kept: a check-in round or a
+# broadcast queues thousands, which must not stay in memory until the commit.
+WRITERS = "writers"
 QUEUED = "queued_messages"
+OTHERS_QUEUED = "others_queued"
 
 
 def enqueue(
@@ -52,7 +56,10 @@ def enqueue(
         next_attempt_at=now,
     )
     session.add(message)
-    session.info.setdefault(QUEUED, []).append(message)
+    if (channel, address) in session.info.get(WRITERS, ()):
+        session.info.setdefault(QUEUED, []).append(message)
+    else:
+        session.info[OTHERS_QUEUED] = True
     return message
 
 

@@ -11,7 +11,7 @@ from typing import Any
 # Opt in to python-telegram-bot's coming behaviour (retry_after as a timedelta); _seconds reads both.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -170,14 +170,15 @@ class TelegramSender:
             if send is not None:
                 return await send(chat, file_id, caption=caption)
             return await self.bot.send_photo(chat_id=chat, photo=file_id, caption=caption)
-        with open(attachment.path, "rb") as file:
+        with open(attachment.path, "rb") as handle:
+            # Streamed from the file as it is uploaded, not read whole into memory first: a year's export
+            # of a province is tens of megabytes.
+            file = InputFile(handle, filename=attachment.filename, read_file_handle=False)
             if send is not None:
                 return await send(chat, file, caption=caption)
             if attachment.content_type.startswith("image/"):
                 return await self.bot.send_photo(chat_id=chat, photo=file, caption=caption)
-            return await self.bot.send_document(
-                chat_id=chat, document=file, filename=attachment.filename, caption=caption
-            )
+            return await self.bot.send_document(chat_id=chat, document=file, caption=caption)
 
 
 async def acknowledge_button(bot: Bot, update: Update) -> None:
