@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -149,14 +150,26 @@ async def post_in_order(client: httpx.AsyncClient, sender: Sender, go: asyncio.E
 
 
 async def release(public_url: str, senders: list[Sender]) -> tuple[float, list[list[dict[str, Any]]]]:
-    """Open a connection per sender, then let every sender go at the same moment."""
-    limits = httpx.Limits(max_connections=len(senders), max_keepalive_connections=len(senders))
-    async with httpx.AsyncClient(limits=limits, timeout=HTTP_TIMEOUT_SECONDS) as client:
+    """Open a connection per sender, then let every sender go at the same moment.
+
+    Each sender has a client of its own, as each of Telegram's and Twilio's posts comes on a connection of
+    its own: one client's pool of 50 connections looks at every one of them for every request (httpcore),
+    which made this process, not the server, the slowest part of a post.
+    """
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(httpx.AsyncClient(limits=limits, timeout=HTTP_TIMEOUT_SECONDS))
+            for _ in senders
+        ]
         # Connections are made before the clock starts: the posts measure the server, not TCP setup.
         # A GET on a webhook is refused (405) before any work, where /healthz would each take the database.
-        await asyncio.gather(*(client.get(public_url + "/telegram/webhook") for _ in senders))
+        await asyncio.gather(*(client.get(public_url + "/telegram/webhook") for client in clients))
         go = asyncio.Event()
-        tasks = [asyncio.create_task(post_in_order(client, sender, go)) for sender in senders]
+        tasks = [
+            asyncio.create_task(post_in_order(client, sender, go))
+            for client, sender in zip(clients, senders, strict=True)
+        ]
         await asyncio.sleep(0.1)  # every task is waiting on the event
         released = time.monotonic()
         go.set()
