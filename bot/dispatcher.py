@@ -128,7 +128,13 @@ class Dispatcher:
         if self.db.dialect == "postgresql":
             due = due.with_for_update(skip_locked=True)
         # Plain rows, not ORM objects: a fan-out claims thousands and needs none of the bookkeeping.
-        rows = list(session.execute(due.with_only_columns(*CLAIMED_COLUMNS)))
+        # Not one this process is still sending: waiting at a rate limit longer than its lease, it
+        # would be taken again and sent twice.
+        rows = [
+            row
+            for row in session.execute(due.with_only_columns(*CLAIMED_COLUMNS))
+            if row.id not in self._under_way
+        ]
         if not rows:
             return []
         first_open = self._first_open(session, rows)
@@ -503,7 +509,12 @@ class Dispatcher:
                 groups = await self._database(self.claim, room)
                 handled += sum(len(g) for g in groups)
                 for group in groups:
+                    # Under way from the claim, not only once its task starts, until the task ends even if
+                    # cancelled before it started (then `_send_group` never runs to forget them).
+                    ids = [m.id for m in group]
+                    self._under_way.update(ids)
                     task = asyncio.create_task(self._send_group(group))
+                    task.add_done_callback(lambda _done, ids=ids: self._under_way.difference_update(ids))
                     self._follow((group[0].channel, group[0].address), task)
                     sending.add(task)
                     task.add_done_callback(finished)

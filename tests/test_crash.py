@@ -23,7 +23,6 @@ from servers import database_held
 from sqlalchemy import func, select
 from test_pioneers_live import People, reachable, settings_for
 
-from bot.dispatcher import CONCURRENCY
 from models.db import Database
 from models.tables import SENDING, SENT, Contact, InboundMessage, OutboxMessage, Report
 
@@ -130,8 +129,9 @@ def test_a_crash_during_a_fan_out_loses_nobody(
         in_flight,
         duplicates,
     )
+    # The bound is what was claimed and not recorded, not the sends under way at once (CONCURRENCY): a
+    # send's slot is free again before its outcome is committed with the others (a group commit).
     assert duplicates <= in_flight, (duplicates, in_flight)
-    assert duplicates <= CONCURRENCY, (duplicates, CONCURRENCY)
 
 
 # -- A crash in the middle of conversations ------------------------------------------------------------------

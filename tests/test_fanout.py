@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from telegram import Bot
 
 from bot.channels.telegram import TelegramSender, make_bot
+from bot.limits import Limits
 from models.db import Database
 from models.tables import Contact, OutboxMessage
 
@@ -89,3 +91,24 @@ async def test_every_reachable_contact_gets_the_alert_exactly_once(
     assert statuses.pop(BLOCKED) == "failed"
     assert set(statuses) == set(reachable)
     assert set(statuses.values()) == {"sent"}
+
+
+async def test_a_message_waiting_at_the_limit_past_its_lease_is_not_sent_twice(
+    db: Database, bot: Bot, fake_telegram: FakeTelegram
+) -> None:
+    """A fan-out claimed at once waits its turn at the rate limit; its lease may run out meanwhile, and the
+    next claim of the same process must not take those messages again."""
+    chats = [str(4000 + n) for n in range(40)]
+    outbox = Outbox(db, TelegramSender(bot), lease_seconds=60)
+    outbox.dispatcher.limits = Limits(per_channel={"telegram": 20}, per_chat={})
+    for chat in chats:
+        outbox.queue(chat, "Mohon pantau wilayah masing-masing malam ini.")
+    async with outbox.dispatcher._connected():
+        sending = asyncio.create_task(outbox.dispatcher.run_once())
+        while len(fake_telegram.sent) < 5:
+            await asyncio.sleep(0.01)
+        outbox.clock.advance(61)  # every lease of the first claim has run out
+        outbox.dispatcher.wake.set()  # as when a reply is queued: claim again at once
+        await sending
+    twice = [chat for chat in chats if len(fake_telegram.messages_to(chat)) != 1]
+    assert twice == [], "each pioneer gets the message once"
