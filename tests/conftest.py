@@ -16,6 +16,10 @@ from sqlalchemy import text
 from models.base import Base
 from models.db import Database
 
+RESTART_SEQUENCES = """
+SELECT setval(c.oid, 1, false) FROM pg_class c
+WHERE c.relkind = 'S' AND c.relnamespace = current_schema()::regnamespace
+"""
 POSTGRES = os.environ.get("TEST_POSTGRES", "host=127.0.0.1 port=5432 dbname=test user=postgres")
 
 
@@ -63,9 +67,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # 
         return
     url = request.getfixturevalue("postgres_url")
     db = Database(url)
+    # DELETE, children first, and every sequence back to 1: a test leaves few rows, and TRUNCATE of every
+    # table took 0.12-0.15 s a test against 0.02-0.04 s.
     with db.engine.begin() as connection:
-        names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+        connection.execute(text(RESTART_SEQUENCES))
     db.dispose()
     yield url
 
