@@ -81,7 +81,8 @@ def _inbound(figures: list[dict[str, Any]], label: str) -> list[tuple[str, str, 
             (
                 f"{label}: {name}",
                 f"{r['completed']}/{r['citizens']} done, {_number(r['updates_per_second'], 1)} upd/s{ratio},"
-                f" p50 {_number(r['p50_ms'])} ms, p95 {_number(r['p95_ms'])} ms",
+                f" p50 {_number(r['p50_ms'])} ms, p95 {_number(r['p95_ms'])} ms,"
+                f" CPU {_number(r.get('cpu_ms_per_update'), 1)} ms an update",
                 "ratio >= 1.0, p50 no slower" if not r["flood"] else "all done, >= 0.9 of 30/s",
             )
         )

@@ -6,10 +6,12 @@
 Each contender runs as its own process (`python -m bot poll`, or bench/conventional.py) against a fake
 Bot API server in another process, where the citizens live: each answers the moment the bot's next
 question arrives, in everyday words (tests/chat.py EVERYDAY_REPORT, 12 answers). Measured: updates a
-second over the whole run, and the time from a citizen's message to the bot's answer reaching the fake,
-p50 and p95. Our send limits are lifted (as the conventional bot has none) unless --flood, where the fake
-enforces Telegram's flood control (429 above 30 a second overall, 3 a second to one chat) and our
-limits are the defaults; it then also counts the conversations each bot completed.
+second over the whole run, the time from a citizen's message to the bot's answer reaching the fake,
+p50 and p95, and the bot process's CPU time an update while the citizens write (steadier than updates a
+second when other work shares the machine). Our send limits are lifted (as the conventional bot has
+none) unless --flood, where the fake enforces Telegram's flood control (429 above 30 a second overall,
+3 a second to one chat) and our limits are the defaults; it then also counts the conversations each bot
+completed.
 """
 
 from __future__ import annotations
@@ -45,7 +47,16 @@ WARM_UP_SECONDS = 3.0
 DEADLINE_SECONDS = 120.0
 
 
-def citizens_process(citizens: int, flood: bool, urls: Any, go: Any, results: Any) -> None:
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time a process has used so far (Linux), steadier than wall time on a shared machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def citizens_process(citizens: int, flood: bool, urls: Any, go: Any, writing: Any, results: Any) -> None:
     """The fake Bot API and the citizens: each answers as soon as the question it waits for arrives."""
     with FakeTelegram() as fake:
         if flood:
@@ -60,6 +71,7 @@ def citizens_process(citizens: int, flood: bool, urls: Any, go: Any, results: An
         seen = dict.fromkeys(chats, 0)
         pushed: dict[int, float] = {}
         latencies: list[float] = []
+        writing.put(True)
         started = time.monotonic()
         for chat in chats:
             fake.push_update(fake.text_update(chat, EVERYDAY_REPORT[0][0]))
@@ -94,6 +106,7 @@ def citizens_process(citizens: int, flood: bool, urls: Any, go: Any, results: An
                 "citizens": citizens,
                 "completed": sum(s == len(EVERYDAY_REPORT) for s in step.values()),
                 "answered": answered,
+                "messages_sent": len(fake.sent),
                 "seconds": last_answer - started,
                 "updates_per_second": answered / max(last_answer - started, 1e-9),
                 "p50_ms": statistics.median(latencies) * 1000 if latencies else None,
@@ -130,8 +143,10 @@ def run(
 ) -> dict[str, Any]:
     """One contender against a fresh fake and fresh citizens."""
     context = multiprocessing.get_context("spawn")
-    urls, go, results = context.Queue(), context.Event(), context.Queue()
-    child = context.Process(target=citizens_process, args=(citizens, flood, urls, go, results), daemon=True)
+    urls, go, writing, results = context.Queue(), context.Event(), context.Queue(), context.Queue()
+    child = context.Process(
+        target=citizens_process, args=(citizens, flood, urls, go, writing, results), daemon=True
+    )
     child.start()
     token, base_url = urls.get(timeout=30)
     schema = None
@@ -152,7 +167,12 @@ def run(
     bot = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         go.set()
+        writing.get(timeout=120)
+        cpu_before = cpu_seconds(bot.pid)
         result = results.get(timeout=DEADLINE_SECONDS + 60)
+        cpu_after = cpu_seconds(bot.pid)
+        if cpu_before is not None and cpu_after is not None and result["answered"]:
+            result["cpu_ms_per_update"] = (cpu_after - cpu_before) * 1000 / result["answered"]
     finally:
         if wrap:  # a profiler writes its output when interrupted, not when killed
             bot.send_signal(signal.SIGINT)
@@ -185,12 +205,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         for contender in args.only.split(","):
             rows.append(run(contender, args.citizens, args.flood, args.postgres, Path(workdir), args.wrap))
-    print(f"{'contender':16} {'done':>6} {'upd/s':>8} {'p50 ms':>8} {'p95 ms':>8}")
+    print(f"{'contender':16} {'done':>6} {'upd/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'cpu ms/upd':>10}")
     for r in rows:
         p50 = f"{r['p50_ms']:.0f}" if r["p50_ms"] is not None else "-"
         p95 = f"{r['p95_ms']:.0f}" if r["p95_ms"] is not None else "-"
         done = f"{r['completed']}/{r['citizens']}"
-        print(f"{r['contender']:16} {done:>6} {r['updates_per_second']:8.1f} {p50:>8} {p95:>8}")
+        cpu = f"{r['cpu_ms_per_update']:.1f}" if r.get("cpu_ms_per_update") else "-"
+        print(f"{r['contender']:16} {done:>6} {r['updates_per_second']:8.1f} {p50:>8} {p95:>8} {cpu:>10}")
     conventional = next((r for r in rows if r["contender"] == "conventional"), None)
     if conventional and conventional["updates_per_second"]:
         for r in rows:
