@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, update
+from sqlalchemy import bindparam, case, update
 from sqlalchemy.orm import Session
 
 from config.catalog import text
@@ -27,13 +27,32 @@ KEEP_FOR = timedelta(hours=24)
 EXPIRED = "draft_expired"
 
 
+# Run on every answer to a report: built once (see handlers/engine.py).
+_MOVE = (
+    update(Timer)
+    .where(
+        Timer.conversation_id == bindparam("conversation"),
+        Timer.kind.in_(KINDS),
+        Timer.fired_at.is_(None),
+    )
+    .values(
+        due_at=case((Timer.kind == REMIND, bindparam("remind_at")), else_=bindparam("expire_at")),
+        created_at=bindparam("moved_at"),
+    )
+)
+
+
 def watch(session: Session, conversation: Conversation, *, now: datetime, remind_after: timedelta) -> None:
     """After each answer to a report: the reminder and the deletion start counting again from now."""
     # Moved in place, one statement on every answer; new ones only when the report has just begun.
     moved = session.connection().execute(
-        update(Timer)
-        .where(Timer.conversation_id == conversation.id, Timer.kind.in_(KINDS), Timer.fired_at.is_(None))
-        .values(due_at=case((Timer.kind == REMIND, now + remind_after), else_=now + KEEP_FOR), created_at=now)
+        _MOVE,
+        {
+            "conversation": conversation.id,
+            "remind_at": now + remind_after,
+            "expire_at": now + KEEP_FOR,
+            "moved_at": now,
+        },
     )
     if moved.rowcount == len(KINDS):
         return

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -51,14 +51,25 @@ def _insert(session: Session):  # type: ignore[no-untyped-def]
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+# The statements of every turn are built once, with parameters: on SQLite, building a statement and its
+# cache key took longer than running it.
+_CONVERSATION = (
+    select(Conversation)
+    .where(Conversation.channel == bindparam("channel"), Conversation.address == bindparam("address"))
+    .with_for_update()
+)
+_RECORDED = {
+    name: insert(InboundMessage)
+    .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+    .returning(InboundMessage.id)
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
 def conversation_for(session: Session, channel: str, address: str, now: datetime) -> Conversation:
     """The person's conversation, created on first contact and locked for this transaction."""
-    mine = (
-        select(Conversation)
-        .where(Conversation.channel == channel, Conversation.address == address)
-        .with_for_update()
-    )
-    found = session.scalars(mine).first()
+    who = {"channel": channel, "address": address}
+    found = session.scalars(_CONVERSATION, who).first()
     if found is not None:
         return found
     session.execute(
@@ -66,24 +77,26 @@ def conversation_for(session: Session, channel: str, address: str, now: datetime
         .values(channel=channel, address=address, state={}, created_at=now, updated_at=now)
         .on_conflict_do_nothing(index_elements=["channel", "address"])
     )
-    return session.scalars(mine).one()
+    return session.scalars(_CONVERSATION, who).one()
 
 
 def record_inbound(session: Session, conversation: Conversation, inbound: Inbound, now: datetime) -> bool:
     """Remember the provider's message id; False when it was handled before (a redelivery)."""
-    insert = _insert(session)
-    inserted = session.execute(
-        insert(InboundMessage)
-        .values(
-            channel=inbound.channel,
-            external_id=inbound.external_id,
-            conversation_id=conversation.id,
-            kind=inbound.kind,
-            received_at=now,
+    statement = _RECORDED["postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"]
+    inserted = (
+        session.connection()
+        .execute(  # Core: the ORM adds nothing to an insert of ids
+            statement,
+            {
+                "channel": inbound.channel,
+                "external_id": inbound.external_id,
+                "conversation_id": conversation.id,
+                "kind": inbound.kind,
+                "received_at": now,
+            },
         )
-        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-        .returning(InboundMessage.id)
-    ).first()
+        .first()
+    )
     return inserted is not None
 
 
@@ -216,6 +229,7 @@ class Engine:
         try:
             with session.begin_nested():
                 route(turn)
+                keep(turn)  # here, so the savepoint's flush writes the conversation once
         except Exception:
             # The draft stays as it was; the person is told and asked the same question again.
             logger.exception(
@@ -226,13 +240,11 @@ class Engine:
             )
             turn.say("common.error")
             reask(turn)
+            keep(turn)
         if conversation.flow == report.FLOW.name:
             drafts.watch(session, conversation, now=now, remind_after=self.policy.draft_reminder)
         elif was_reporting:
             drafts.forget(session, conversation, now=now)
-        conversation.state = dict(turn.state)
-        conversation.last_inbound_at = now
-        conversation.updated_at = now
         if turn.replies and self.handoff is None:  # with a handoff, `_hand_over` sees to it
             hurry(session, channel=inbound.channel, address=inbound.address, priority=REPLY)
         for reply in turn.replies:
@@ -290,6 +302,14 @@ class Engine:
             notice = Reply(text(conversation.language, "limits.messages"))
             enqueue(session, channel=inbound.channel, address=inbound.address, reply=notice, now=now)
         return True
+
+
+def keep(turn: Turn) -> None:
+    """The turn's state onto the conversation, with when the person last wrote."""
+    conversation = turn.conversation
+    conversation.state = dict(turn.state)
+    conversation.last_inbound_at = turn.now
+    conversation.updated_at = turn.now
 
 
 def returning(turn: Turn) -> bool:

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from models.tables import InboundMessage, Report
 
+# Counted on every message: built once (see handlers/engine.py).
+_LAST_MINUTE = select(func.count()).where(
+    InboundMessage.conversation_id == bindparam("conversation_id"),
+    InboundMessage.received_at > bindparam("since"),
+)
+
 
 def messages_last_minute(session: Session, conversation_id: int, now: datetime) -> int:
     """Messages this sender sent in the last minute, this one included."""
-    return (
-        session.scalar(
-            select(func.count()).where(
-                InboundMessage.conversation_id == conversation_id,
-                InboundMessage.received_at > now - timedelta(minutes=1),
-            )
-        )
-        or 0
-    )
+    since = now - timedelta(minutes=1)
+    counted = session.connection().scalar(_LAST_MINUTE, {"conversation_id": conversation_id, "since": since})
+    return counted or 0
 
 
 def reports_last_hour(session: Session, conversation_id: int, now: datetime) -> int:

@@ -6,6 +6,7 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 from handlers import lexicon
 from handlers.messages import Choice
@@ -17,6 +18,11 @@ _JOINERS = "|".join(
 )
 _SEPARATORS = re.compile(rf"\s*(?:,|;|/|{_JOINERS})\s*")
 _NUMBER = re.compile(r"^\(?(\d{1,3})[.)]?$")
+# Answers up to this long are remembered with what they meant ("ga ada", "iya", "2"): the same few words
+# come again and again, and each fuzzy match costs a fraction of a millisecond. Longer text is never kept
+# in memory, as it may say something about the person.
+REMEMBERED_LENGTH = 40
+REMEMBERED = 4096
 
 
 def normalise(text: str) -> str:
@@ -54,6 +60,23 @@ def pick(
 def _pick(
     text: str, choices: Sequence[Choice], synonyms: dict[str, Iterable[str]] | None = None
 ) -> Choice | None:
+    frozen = tuple((key, tuple(words)) for key, words in (synonyms or {}).items())
+    if len(text) > REMEMBERED_LENGTH:
+        return _meant(text, tuple(choices), frozen)
+    return _remembered(text, tuple(choices), frozen)
+
+
+@lru_cache(maxsize=REMEMBERED)
+def _remembered(
+    text: str, choices: tuple[Choice, ...], synonyms: tuple[tuple[str, tuple[str, ...]], ...]
+) -> Choice | None:
+    return _meant(text, choices, synonyms)
+
+
+def _meant(
+    text: str, choices: tuple[Choice, ...], frozen: tuple[tuple[str, tuple[str, ...]], ...]
+) -> Choice | None:
+    synonyms = dict(frozen)
     numbered = _by_number(text, choices)
     if numbered is not None:
         return numbered

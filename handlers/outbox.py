@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from handlers.messages import Reply
@@ -63,6 +63,29 @@ def enqueue(
     return message
 
 
+# Both run for every person who writes: built once, with parameters (see handlers/engine.py).
+_HURRY = (
+    update(OutboxMessage)
+    .where(
+        OutboxMessage.address == bindparam("to_address"),
+        OutboxMessage.channel == bindparam("on_channel"),
+        OutboxMessage.status == PENDING,
+        OutboxMessage.priority > bindparam("lifted_to"),
+    )
+    .values(priority=bindparam("lifted_to"))
+)
+_STILL_OPEN = (
+    select(OutboxMessage.id)
+    .where(
+        OutboxMessage.address == bindparam("address"),
+        OutboxMessage.channel == bindparam("channel"),
+        OutboxMessage.status.in_((PENDING, SENDING)),
+        OutboxMessage.id.not_in(bindparam("own", expanding=True)),
+    )
+    .limit(20)
+)
+
+
 def hurry(session: Session, *, channel: str, address: str, priority: int) -> None:
     """Lift a person's waiting messages to `priority`, so a reply is not stuck behind their own older ones.
 
@@ -71,14 +94,7 @@ def hurry(session: Session, *, channel: str, address: str, priority: int) -> Non
     """
     # Core, not the ORM's bulk update: no loaded row can be among these, and it runs on every message.
     session.connection().execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.address == address,
-            OutboxMessage.channel == channel,
-            OutboxMessage.status == PENDING,
-            OutboxMessage.priority > priority,
-        )
-        .values(priority=priority)
+        _HURRY, {"to_address": address, "on_channel": channel, "lifted_to": priority}
     )
 
 
@@ -86,14 +102,5 @@ def still_open(session: Session, *, channel: str, address: str, besides: list[Ou
     """A person's messages still to send or under way, other than `besides` (queued in this transaction)."""
     own = [m.id for m in besides if m.id is not None]
     return list(
-        session.scalars(
-            select(OutboxMessage.id)
-            .where(
-                OutboxMessage.address == address,
-                OutboxMessage.channel == channel,
-                OutboxMessage.status.in_((PENDING, SENDING)),
-                OutboxMessage.id.not_in(own),
-            )
-            .limit(20)
-        )
+        session.connection().scalars(_STILL_OPEN, {"address": address, "channel": channel, "own": own})
     )

@@ -173,11 +173,11 @@ def ask_everyone(
 
 def handle(turn: Turn) -> bool:
     """Take a check-in answer sent outside a flow, or a check-in button pressed anywhere; False otherwise."""
-    contact = turn.contact
-    if contact is None or contact.role != PELOPOR:
-        return False
     pressed = turn.inbound.choice if (turn.inbound.choice or "").startswith("checkin:") else None
     if pressed is None and (turn.conversation.flow is not None or not turn.answer_text):
+        return False  # checked first: most messages are answers in a flow, and need no contact lookup
+    contact = turn.contact
+    if contact is None or contact.role != PELOPOR:
         return False
     checkin = open_checkin(turn.session, contact)
     if checkin is None:
