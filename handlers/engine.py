@@ -100,6 +100,10 @@ def record_inbound(session: Session, conversation: Conversation, inbound: Inboun
     return inserted is not None
 
 
+class _StepFailed(Exception):
+    """A flow's step raised: the turn is taken again as one that failed."""
+
+
 class Handoff(Protocol):
     """A dispatcher in this process that takes replies straight after their commit, without a claim."""
 
@@ -192,9 +196,8 @@ class Engine:
             if alone_raises and len(inbounds) == 1:  # a failure undoes the whole transaction anyway
                 handled.results.append(self._turn(session, usable, now))
                 continue
-            try:
-                with session.begin_nested():
-                    handled.results.append(self._turn(session, usable, now))
+            try:  # each turn has a savepoint of its own (`_turn`): a failure undoes only that message
+                handled.results.append(self._turn(session, usable, now))
             except Exception as error:
                 logger.exception("%s message not handled; it will come again", inbound.channel)
                 handled.failure = error
@@ -213,7 +216,20 @@ class Engine:
             self.notify()
 
     def _turn(self, session: Session, inbound: Inbound, now: datetime) -> bool:
-        """One message: its conversation's next step, and the replies queued."""
+        """One message in a savepoint: its conversation's next step, and the replies queued.
+
+        When the step itself breaks, all of it is undone and the message is taken again, the person told
+        and asked the same question; the draft stays as it was. Any other failure goes to the caller.
+        """
+        try:
+            with session.begin_nested():
+                return self._step(session, inbound, now)
+        except _StepFailed:
+            pass
+        with session.begin_nested():
+            return self._step(session, inbound, now, failed=True)
+
+    def _step(self, session: Session, inbound: Inbound, now: datetime, *, failed: bool = False) -> bool:
         conversation = conversation_for(session, inbound.channel, inbound.address, now)
         if not record_inbound(session, conversation, inbound, now):
             logger.info("%s message redelivered; already handled", inbound.channel)
@@ -224,23 +240,19 @@ class Engine:
         turn = Turn(
             session, conversation, inbound, now, state=dict(conversation.state or {}), policy=self.policy
         )
-        if turn.state.pop(drafts.EXPIRED, None):
-            turn.hint("report.draft.expired")  # told once, the first time they write after
-        try:
-            with session.begin_nested():
-                route(turn)
-                keep(turn)  # here, so the savepoint's flush writes the conversation once
-        except Exception:
-            # The draft stays as it was; the person is told and asked the same question again.
-            logger.exception(
-                "%s turn failed in flow %s step %s", inbound.channel, conversation.flow, conversation.step
-            )
-            turn = Turn(
-                session, conversation, inbound, now, state=dict(conversation.state or {}), policy=self.policy
-            )
+        if failed:
             turn.say("common.error")
             reask(turn)
-            keep(turn)
+        else:
+            if turn.state.pop(drafts.EXPIRED, None):
+                turn.hint("report.draft.expired")  # told once, the first time they write after
+            where = (conversation.flow, conversation.step)
+            try:
+                route(turn)
+            except Exception as error:
+                logger.exception("%s turn failed in flow %s step %s", inbound.channel, *where)
+                raise _StepFailed from error
+        keep(turn)
         if conversation.flow == report.FLOW.name:
             drafts.watch(session, conversation, now=now, remind_after=self.policy.draft_reminder)
         elif was_reporting:

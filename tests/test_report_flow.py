@@ -319,6 +319,41 @@ def test_a_step_that_breaks_keeps_the_draft_and_asks_again(db: Database, monkeyp
     assert "tanda bahaya" in chat.send("2")[-1]
 
 
+def test_a_step_that_breaks_in_a_page_of_messages_costs_the_others_nothing(db: Database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from handlers import report
+    from handlers.messages import Inbound
+
+    first, second, third = (Chat(db, address=f"warga-{n}") for n in (1, 2, 3))
+    for chat in (first, second, third):
+        chat.say(*FULL_REPORT[:6])
+
+    def broken(turn):  # type: ignore[no-untyped-def]
+        if turn.inbound.address == second.address:
+            turn.state["people"] = "half-written"
+            raise RuntimeError("a bug in a step")
+        return report.take_people(turn)
+
+    step = report.FLOW.steps["people"]
+    monkeypatch.setitem(report.FLOW.steps, "people", report.Step("people", step.ask, broken, step.help_key))
+    # One transaction for the three, as a page of Telegram updates or the webhook inbox hands them over.
+    page = [
+        Inbound("console", chat.address, f"page-{chat.address}", text="sekitar 20")
+        for chat in (first, second, third)
+    ]
+    handled = first.engine.handle_many(page)
+    assert handled.results == [True, True, True] and handled.failure is None
+    assert "tanda bahaya" in first.replies()[-1]
+    told = second.replies()
+    assert "gangguan pada sistem" in told[0] and "berapa orang" in told[-1]
+    assert "tanda bahaya" in third.replies()[-1]
+    with db.transaction() as session:
+        steps = {c.address: (c.step, c.state.get("people")) for c in session.scalars(select(Conversation))}
+        handled_ids = session.scalar(select(func.count()).select_from(InboundMessage)) or 0
+    assert steps[second.address] == ("people", None)  # the draft as it was, asked again
+    assert steps[first.address][1] == steps[third.address][1] == "group"
+    assert handled_ids == 3 * 6 + 3  # the broken one's id is kept too: it was answered, not to come again
+
+
 @pytest.mark.parametrize(
     ("typed", "stored"),
     [
