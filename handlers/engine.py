@@ -83,21 +83,15 @@ def conversation_for(session: Session, channel: str, address: str, now: datetime
 def record_inbound(session: Session, conversation: Conversation, inbound: Inbound, now: datetime) -> bool:
     """Remember the provider's message id; False when it was handled before (a redelivery)."""
     statement = _RECORDED["postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"]
-    inserted = (
-        session.connection()
-        .execute(  # Core: the ORM adds nothing to an insert of ids
-            statement,
-            {
-                "channel": inbound.channel,
-                "external_id": inbound.external_id,
-                "conversation_id": conversation.id,
-                "kind": inbound.kind,
-                "received_at": now,
-            },
-        )
-        .first()
-    )
-    return inserted is not None
+    values = {
+        "channel": inbound.channel,
+        "external_id": inbound.external_id,
+        "conversation_id": conversation.id,
+        "kind": inbound.kind,
+        "received_at": now,
+    }
+    # On the connection (Core): no object is loaded or written, so the ORM would add only its cost.
+    return session.connection().execute(statement, values).first() is not None
 
 
 class _StepFailed(Exception):
@@ -230,6 +224,7 @@ class Engine:
             return self._step(session, inbound, now, failed=True)
 
     def _step(self, session: Session, inbound: Inbound, now: datetime, *, failed: bool = False) -> bool:
+        """The turn itself; `failed` when its step broke a moment ago, and the person is to hear so."""
         conversation = conversation_for(session, inbound.channel, inbound.address, now)
         if not record_inbound(session, conversation, inbound, now):
             logger.info("%s message redelivered; already handled", inbound.channel)

@@ -96,22 +96,18 @@ def on_new_report(session: Session, report: Report, *, now: datetime, policy: Po
     update_body = text(
         "id", "alert.update", number=str(incident.report_count), first_code=first_code, **values
     )
-    for recipient in session.scalars(select(Recipient).where(Recipient.incident_id == incident.id)):
-        contact = session.get(Contact, recipient.contact_id)
-        if contact is not None and contact.active:
-            send_to_contact(
-                session,
-                contact,
-                update_body,
-                now=now,
-                policy=policy,
-                incident=incident,
-                purpose="update",
-                ack_code=first_code if incident.acknowledged_by is None else None,
-                short=for_sms(
-                    "alert.update", values, number=str(incident.report_count), first_code=first_code
-                ),
-            )
+    for contact in alerted_contacts(session, incident.id):
+        send_to_contact(
+            session,
+            contact,
+            update_body,
+            now=now,
+            policy=policy,
+            incident=incident,
+            purpose="update",
+            ack_code=first_code if incident.acknowledged_by is None else None,
+            short=for_sms("alert.update", values, number=str(incident.report_count), first_code=first_code),
+        )
     contacts = contacts_in_reach(session, report.region_code, max(incident.reach, 1), incident.level)
     full_alert(session, incident, report, contacts, now=now, policy=policy)
     if incident.acknowledged_by is None:
@@ -129,19 +125,31 @@ def add_details(session: Session, report: Report, details: str, *, now: datetime
         return
     incident = session.get(Incident, report.incident_id)
     body = text("id", "alert.addition", code=report.code, details=details)
-    for recipient in session.scalars(select(Recipient).where(Recipient.incident_id == report.incident_id)):
-        contact = session.get(Contact, recipient.contact_id)
-        if contact is not None and contact.active and incident is not None:
-            send_to_contact(
-                session,
-                contact,
-                body,
-                now=now,
-                policy=policy,
-                incident=incident,
-                purpose="update",
-                short=for_sms("alert.addition", {"code": report.code, "details": details}),
-            )
+    if incident is None:
+        return
+    for contact in alerted_contacts(session, incident.id):
+        send_to_contact(
+            session,
+            contact,
+            body,
+            now=now,
+            policy=policy,
+            incident=incident,
+            purpose="update",
+            short=for_sms("alert.addition", {"code": report.code, "details": details}),
+        )
+
+
+def alerted_contacts(session: Session, incident_id: int) -> list[Contact]:
+    """The active contacts an incident's alert went to, in the order they got it: one query, not one each."""
+    return list(
+        session.scalars(
+            select(Contact)
+            .join(Recipient, Recipient.contact_id == Contact.id)
+            .where(Recipient.incident_id == incident_id, Contact.active.is_(True))
+            .order_by(Recipient.id)
+        )
+    )
 
 
 def alerted_count(session: Session, incident: Incident) -> int:
