@@ -59,10 +59,10 @@ _CONVERSATION = (
     .with_for_update()
 )
 _RECORDED = {
-    name: insert(InboundMessage)
+    insert: insert(InboundMessage)
     .on_conflict_do_nothing(index_elements=["channel", "external_id"])
     .returning(InboundMessage.id)
-    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+    for insert in (pg_insert, sqlite_insert)
 }
 
 
@@ -82,7 +82,7 @@ def conversation_for(session: Session, channel: str, address: str, now: datetime
 
 def record_inbound(session: Session, conversation: Conversation, inbound: Inbound, now: datetime) -> bool:
     """Remember the provider's message id; False when it was handled before (a redelivery)."""
-    statement = _RECORDED["postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"]
+    statement = _RECORDED[_insert(session)]
     values = {
         "channel": inbound.channel,
         "external_id": inbound.external_id,

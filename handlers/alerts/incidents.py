@@ -96,18 +96,9 @@ def on_new_report(session: Session, report: Report, *, now: datetime, policy: Po
     update_body = text(
         "id", "alert.update", number=str(incident.report_count), first_code=first_code, **values
     )
-    for contact in alerted_contacts(session, incident.id):
-        send_to_contact(
-            session,
-            contact,
-            update_body,
-            now=now,
-            policy=policy,
-            incident=incident,
-            purpose="update",
-            ack_code=first_code if incident.acknowledged_by is None else None,
-            short=for_sms("alert.update", values, number=str(incident.report_count), first_code=first_code),
-        )
+    short = for_sms("alert.update", values, number=str(incident.report_count), first_code=first_code)
+    ack_code = first_code if incident.acknowledged_by is None else None
+    update_alerted(session, incident, update_body, short, now=now, policy=policy, ack_code=ack_code)
     contacts = contacts_in_reach(session, report.region_code, max(incident.reach, 1), incident.level)
     full_alert(session, incident, report, contacts, now=now, policy=policy)
     if incident.acknowledged_by is None:
@@ -124,10 +115,35 @@ def add_details(session: Session, report: Report, details: str, *, now: datetime
     if report.incident_id is None:
         return
     incident = session.get(Incident, report.incident_id)
-    body = text("id", "alert.addition", code=report.code, details=details)
     if incident is None:
         return
-    for contact in alerted_contacts(session, incident.id):
+    body = text("id", "alert.addition", code=report.code, details=details)
+    short = for_sms("alert.addition", {"code": report.code, "details": details})
+    update_alerted(session, incident, body, short, now=now, policy=policy)
+
+
+def update_alerted(
+    session: Session,
+    incident: Incident,
+    body: str,
+    short: str,
+    *,
+    now: datetime,
+    policy: Policy,
+    ack_code: str | None = None,
+) -> None:
+    """An update to every active contact the incident's alert went to, in the order they got it.
+
+    The contacts are read in one query: one lookup each was a query per pioneer alerted, for every
+    report that joined.
+    """
+    alerted = session.scalars(
+        select(Contact)
+        .join(Recipient, Recipient.contact_id == Contact.id)
+        .where(Recipient.incident_id == incident.id, Contact.active.is_(True))
+        .order_by(Recipient.id)
+    ).all()
+    for contact in alerted:
         send_to_contact(
             session,
             contact,
@@ -136,20 +152,9 @@ def add_details(session: Session, report: Report, details: str, *, now: datetime
             policy=policy,
             incident=incident,
             purpose="update",
-            short=for_sms("alert.addition", {"code": report.code, "details": details}),
+            ack_code=ack_code,
+            short=short,
         )
-
-
-def alerted_contacts(session: Session, incident_id: int) -> list[Contact]:
-    """The active contacts an incident's alert went to, in the order they got it: one query, not one each."""
-    return list(
-        session.scalars(
-            select(Contact)
-            .join(Recipient, Recipient.contact_id == Contact.id)
-            .where(Recipient.incident_id == incident_id, Contact.active.is_(True))
-            .order_by(Recipient.id)
-        )
-    )
 
 
 def alerted_count(session: Session, incident: Incident) -> int:
