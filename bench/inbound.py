@@ -153,7 +153,8 @@ def run(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_", "DATABASE_"))}
     env |= {"PYTHONPATH": str(ROOT), "TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_URL": base_url}
     if contender == "conventional":
-        command = [sys.executable, str(ROOT / "bench" / "conventional.py"), str(workdir / "conv.pickle")]
+        conventional = [str(ROOT / "bench" / "conventional.py"), str(workdir / "conv.pickle")]
+        command = [*wrap.split(), sys.executable, *conventional]
     else:
         if contender == "ours-postgres":
             schema, url = postgres_schema(postgres)
@@ -199,7 +200,7 @@ def main() -> None:
         default=os.environ.get("TEST_POSTGRES", "host=127.0.0.1 port=5432 dbname=test user=postgres"),
     )
     parser.add_argument("--json", default="")
-    parser.add_argument("--wrap", default="", help="put before ours, e.g. 'py-spy record -o F --'")
+    parser.add_argument("--wrap", default="", help="put before each bot, e.g. 'py-spy record -o F --'")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as workdir:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from sqlalchemy.orm import Session
 
 from bot import delivery_reports
-from bot.channels.base import Attachment, Failed, Moved, Outcome, Outgoing, Retry, Sender, Sent
+from bot.channels.base import Attachment, Failed, Moved, Outcome, Outgoing, Retry, Sender, Sent, close
 from bot.limits import Limits, PriorityGate, RateLimiter, SharedRate
 from bot.logs import Outage
 from models.base import utcnow
@@ -33,8 +33,7 @@ BACKOFF_CAP_SECONDS = 600.0
 # A claimed message not finished within this time is taken again (its process died mid-send).
 LEASE_SECONDS = 120
 # Sends under way at once (SEND_CONCURRENCY). Eight keep 30 messages a second going with round trips up
-# to about 250 ms; more cost throughput on a fast link, because httpcore 1.0's connection pool rescans
-# every connection for every request (encode/httpcore#1035).
+# to about 250 ms.
 CONCURRENCY = 8
 # When woken by a new reply while a fan-out is under way, claim at least this many more.
 WOKEN_BATCH = 20
@@ -440,6 +439,8 @@ class Dispatcher:
             yield
         finally:
             self.gates = {}
+            for sender in self.senders.values():
+                await close(sender)
             if self._async_engine is not None:
                 engine, self._async_engine = self._async_engine, None
                 await engine.dispose()

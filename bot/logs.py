@@ -49,7 +49,7 @@ def setup(level: str, secrets: Iterable[str] = (), *, file: str | None = None) -
     root = logging.getLogger()
     root.handlers[:] = handlers
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "telegram", "twilio", "urllib3", "apscheduler", "alembic"):
+    for noisy in ("httpx", "httpcore", "aiohttp", "telegram", "twilio", "urllib3", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

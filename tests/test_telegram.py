@@ -422,6 +422,24 @@ async def test_temporary_failure_is_retried(
     assert tries(fake_telegram, CHAT) == 2
 
 
+@pytest.mark.parametrize("where", ["nothing listening", "a port that cannot be"])
+async def test_telegram_out_of_reach_is_retried_and_the_token_stays_out_of_the_error(
+    db: Database, where: str
+) -> None:
+    with free_socket() as closed:  # nothing listens there once it is closed
+        server = url_of(closed) if where == "nothing listening" else "http://127.0.0.1:99999"
+    sender = TelegramSender(make_bot("123456:SECRET-TOKEN", f"{server}/bot123456:SECRET-TOKEN", timeout=1.5))
+    outbox = Outbox(db, sender)
+    [message] = outbox.queue(CHAT, "Peringatan: tawuran di Karangrejo")
+
+    await outbox.dispatcher.drain()
+    row = outbox.row(message)
+
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "network error" in row.last_error
+    assert "SECRET-TOKEN" not in row.last_error
+
+
 async def test_blocked_bot_fails_at_once_and_marks_the_contact(
     db: Database, bot: Bot, fake_telegram: FakeTelegram
 ) -> None:

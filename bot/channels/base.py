@@ -78,6 +78,13 @@ class Sender(Protocol):
     async def send(self, message: Outgoing) -> Outcome: ...
 
 
+async def close(sender: Sender) -> None:
+    """Let go of a sender's connections when sending stops, for those that keep any (`close`)."""
+    closing = getattr(sender, "close", None)
+    if closing is not None:
+        await closing()
+
+
 def numbered(text: str, choices: tuple[tuple[str, str], ...]) -> str:
     """Options as numbered lines under the text, for channels without buttons."""
     if not choices:

@@ -22,8 +22,8 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.request import HTTPXRequest
 
+from bot.channels.aiohttp_request import AiohttpRequest
 from bot.channels.base import Failed, Moved, Outcome, Outgoing, Retry, Sent
 from handlers.messages import Inbound, Media
 
@@ -101,12 +101,8 @@ def keyboard(choices: tuple[tuple[str, str], ...]) -> InlineKeyboardMarkup | Non
 
 def make_bot(token: str, base_url: str, *, timeout: float = 10.0) -> Bot:
     """A Bot talking to Telegram or to any server that speaks the Bot API, such as a self-hosted one."""
-    request = HTTPXRequest(
-        connection_pool_size=64,
-        read_timeout=timeout,
-        write_timeout=timeout,
-        connect_timeout=timeout,
-        pool_timeout=timeout,
+    request = AiohttpRequest(
+        connection_pool_size=64, read_timeout=timeout, connect_timeout=timeout, pool_timeout=timeout
     )
     # Files come from beside the API: https://api.telegram.org/bot -> https://api.telegram.org/file/bot.
     root, _, last = base_url.rstrip("/").rpartition("/")
@@ -116,7 +112,7 @@ def make_bot(token: str, base_url: str, *, timeout: float = 10.0) -> Bot:
         base_url=base_url,
         base_file_url=file_url or "https://api.telegram.org/file/bot",
         request=request,
-        get_updates_request=HTTPXRequest(),
+        get_updates_request=AiohttpRequest(),
     )
 
 
@@ -157,6 +153,10 @@ class TelegramSender:
         except TelegramError as error:
             return Retry(f"telegram error: {error.message}")
         return Sent(str(sent.message_id))
+
+    async def close(self) -> None:
+        """The connections to the Bot API; opened again by the next send."""
+        await self.bot.request.shutdown()
 
     async def _send_file(self, message: Outgoing) -> Message:
         """A photo, voice note or video as itself (resent by Telegram's id when it came from Telegram), a
