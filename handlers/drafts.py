@@ -25,9 +25,10 @@ KINDS = (REMIND, EXPIRE)
 KEEP_FOR = timedelta(hours=24)
 # The state left behind when a draft was deleted, so the person is told the next time they write.
 EXPIRED = "draft_expired"
+# Left in the draft's state once the reminder went: should they write again, there is a new one to set.
+REMINDED = "draft_reminded"
 
 
-# Run on every answer to a report: built once (see handlers/engine.py).
 _MOVE = (
     update(Timer)
     .where(
@@ -43,8 +44,11 @@ _MOVE = (
 
 
 def watch(session: Session, conversation: Conversation, *, now: datetime, remind_after: timedelta) -> None:
-    """After each answer to a report: the reminder and the deletion start counting again from now."""
-    # Moved in place, one statement on every answer; new ones only when the report has just begun.
+    """When a report begins, or goes on after its reminder: the reminder and the deletion count from now.
+
+    Not on every answer: a timer that comes due after the person wrote again is set again from their
+    last message (`fire`), which costs one statement a timer instead of one on every answer.
+    """
     moved = session.connection().execute(
         _MOVE,
         {
@@ -74,13 +78,17 @@ def forget(session: Session, conversation: Conversation, *, now: datetime) -> No
     )
 
 
-def fire(session: Session, timer: Timer, *, now: datetime) -> None:
+def fire(session: Session, timer: Timer, *, now: datetime, remind_after: timedelta) -> None:
     """Remind, or delete the draft, if the person has not written since the timer was set."""
     conversation = session.get(Conversation, timer.conversation_id, with_for_update=True)
     if conversation is None or conversation.flow != "report":
         return
-    if conversation.last_inbound_at is not None and conversation.last_inbound_at > timer.created_at:
-        return  # they wrote since; a newer timer is counting
+    last = conversation.last_inbound_at
+    if last is not None and last > timer.created_at:  # they wrote since: it counts from then
+        wait = remind_after if timer.kind == REMIND else KEEP_FOR
+        again = {"fired_at": None, "due_at": last + wait, "created_at": last}
+        session.execute(update(Timer).where(Timer.id == timer.id).values(**again))
+        return
     if timer.kind == REMIND:
         enqueue(
             session,
@@ -91,6 +99,7 @@ def fire(session: Session, timer: Timer, *, now: datetime) -> None:
             purpose="reminder",
             priority=BULK,
         )
+        conversation.state = {**(conversation.state or {}), REMINDED: True}
         logger.info("reminded conversation %s of an unfinished report", conversation.id)
     elif timer.kind == EXPIRE:
         conversation.flow = conversation.step = None

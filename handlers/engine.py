@@ -69,7 +69,10 @@ _RECORDED = {
 def conversation_for(session: Session, channel: str, address: str, now: datetime) -> Conversation:
     """The person's conversation, created on first contact and locked for this transaction."""
     who = {"channel": channel, "address": address}
-    found = session.scalars(_CONVERSATION, who).first()
+    # Nothing waiting to be flushed can be this row (conversations are only ever inserted below), so the
+    # turns of a page leave their writes for one flush together.
+    with session.no_autoflush:
+        found = session.scalars(_CONVERSATION, who).first()
     if found is not None:
         return found
     session.execute(
@@ -174,11 +177,58 @@ class Engine:
         alone_raises: bool = False,
         within: float | None = None,
     ) -> Handled:
-        """Handle messages in the caller's transaction; after its commit the caller calls `committed`."""
-        handled = Handled()
+        """Handle messages in the caller's transaction; after its commit the caller calls `committed`.
+
+        The turns of a page share one savepoint, and their writes one flush. Should any of them fail,
+        the page is undone and taken again with a savepoint each (`_one_by_one`), so a failure costs only
+        its own message; that is rare, and every other page saves two statements and a flush a turn.
+        """
         now = self.clock()
-        started = time.monotonic()
         session.info[WRITERS] = {(i.channel, i.address) for i in inbounds}
+        handled: Handled | None = None
+        if len(inbounds) > 1:
+            try:
+                with session.begin_nested():
+                    handled = self._together(session, inbounds, now, within)
+            except Exception:
+                logger.info("a turn in a page of %d failed; taking them one by one", len(inbounds))
+                session.info.pop(QUEUED, None)
+                session.info.pop(OTHERS_QUEUED, None)
+        if handled is None:
+            handled = self._one_by_one(session, inbounds, now, within, alone_raises=alone_raises)
+        session.info.pop(WRITERS, None)
+        queued = session.info.pop(QUEUED, [])
+        handled.handed = self._hand_over(session, queued, now)
+        handled.others_queued = session.info.pop(OTHERS_QUEUED, False) or len(handled.handed) < len(queued)
+        return handled
+
+    def _together(
+        self, session: Session, inbounds: Sequence[Inbound], now: datetime, within: float | None
+    ) -> Handled:
+        """The turns with no savepoint of their own; any failure goes to the caller, undoing them all."""
+        handled = Handled()
+        started = time.monotonic()
+        for inbound in inbounds:
+            if within is not None and handled.results and time.monotonic() - started > within:
+                break
+            usable = acceptable(inbound)
+            if usable is None:
+                logger.warning("%s message with an unusable sender or id ignored", inbound.channel)
+            handled.results.append(usable is not None and self._step(session, usable, now))
+        return handled
+
+    def _one_by_one(
+        self,
+        session: Session,
+        inbounds: Sequence[Inbound],
+        now: datetime,
+        within: float | None,
+        *,
+        alone_raises: bool,
+    ) -> Handled:
+        """Each turn in a savepoint of its own (`_turn`): a failure undoes only that message."""
+        handled = Handled()
+        started = time.monotonic()
         for inbound in inbounds:
             if within is not None and handled.results and time.monotonic() - started > within:
                 break
@@ -190,16 +240,12 @@ class Engine:
             if alone_raises and len(inbounds) == 1:  # a failure undoes the whole transaction anyway
                 handled.results.append(self._turn(session, usable, now))
                 continue
-            try:  # each turn has a savepoint of its own (`_turn`): a failure undoes only that message
+            try:
                 handled.results.append(self._turn(session, usable, now))
             except Exception as error:
                 logger.exception("%s message not handled; it will come again", inbound.channel)
                 handled.failure = error
                 break
-        session.info.pop(WRITERS, None)
-        queued = session.info.pop(QUEUED, [])
-        handled.handed = self._hand_over(session, queued, now)
-        handled.others_queued = session.info.pop(OTHERS_QUEUED, False) or len(handled.handed) < len(queued)
         return handled
 
     def committed(self, handled: Handled) -> None:
@@ -218,8 +264,8 @@ class Engine:
         try:
             with session.begin_nested():
                 return self._step(session, inbound, now)
-        except _StepFailed:
-            pass
+        except _StepFailed as failed:
+            logger.exception("%s turn failed in flow %s step %s", inbound.channel, *failed.args)
         with session.begin_nested():
             return self._step(session, inbound, now, failed=True)
 
@@ -235,6 +281,7 @@ class Engine:
         turn = Turn(
             session, conversation, inbound, now, state=dict(conversation.state or {}), policy=self.policy
         )
+        reminded = turn.state.pop(drafts.REMINDED, None)
         if failed:
             turn.say("common.error")
             reask(turn)
@@ -245,11 +292,11 @@ class Engine:
             try:
                 route(turn)
             except Exception as error:
-                logger.exception("%s turn failed in flow %s step %s", inbound.channel, *where)
-                raise _StepFailed from error
+                raise _StepFailed(*where) from error
         keep(turn)
         if conversation.flow == report.FLOW.name:
-            drafts.watch(session, conversation, now=now, remind_after=self.policy.draft_reminder)
+            if reminded or not was_reporting:
+                drafts.watch(session, conversation, now=now, remind_after=self.policy.draft_reminder)
         elif was_reporting:
             drafts.forget(session, conversation, now=now)
         if turn.replies and self.handoff is None:  # with a handoff, `_hand_over` sees to it
@@ -277,9 +324,11 @@ class Engine:
             if message in session:  # not one from a turn whose savepoint was rolled back
                 mine.setdefault((message.channel, message.address), []).append(message)
         handed: list[OutboxMessage] = []
+        session.flush()  # the replies get their ids
         with session.no_autoflush:
+            open_before = still_open(session, mine)
             for (channel, address), messages in mine.items():
-                earlier = still_open(session, channel=channel, address=address, besides=messages)
+                earlier = open_before.get((channel, address), [])
                 if earlier:  # their older messages go with the reply, not behind a fan-out
                     hurry(session, channel=channel, address=address, priority=REPLY)
                 if (

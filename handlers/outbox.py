@@ -74,15 +74,10 @@ _HURRY = (
     )
     .values(priority=bindparam("lifted_to"))
 )
-_STILL_OPEN = (
-    select(OutboxMessage.id)
-    .where(
-        OutboxMessage.address == bindparam("address"),
-        OutboxMessage.channel == bindparam("channel"),
-        OutboxMessage.status.in_((PENDING, SENDING)),
-        OutboxMessage.id.not_in(bindparam("own", expanding=True)),
-    )
-    .limit(20)
+_STILL_OPEN = select(OutboxMessage.channel, OutboxMessage.address, OutboxMessage.id).where(
+    OutboxMessage.address.in_(bindparam("addresses", expanding=True)),
+    OutboxMessage.status.in_((PENDING, SENDING)),
+    OutboxMessage.id.not_in(bindparam("own", expanding=True)),
 )
 
 
@@ -98,9 +93,19 @@ def hurry(session: Session, *, channel: str, address: str, priority: int) -> Non
     )
 
 
-def still_open(session: Session, *, channel: str, address: str, besides: list[OutboxMessage]) -> list[int]:
-    """A person's messages still to send or under way, other than `besides` (queued in this transaction)."""
-    own = [m.id for m in besides if m.id is not None]
-    return list(
-        session.connection().scalars(_STILL_OPEN, {"address": address, "channel": channel, "own": own})
+def still_open(
+    session: Session, queued: dict[tuple[str, str], list[OutboxMessage]]
+) -> dict[tuple[str, str], list[int]]:
+    """Each person's messages still to send or under way, besides those `queued` in this transaction.
+
+    One query for everyone who wrote in a transaction, not one each.
+    """
+    own = [m.id for messages in queued.values() for m in messages if m.id is not None]
+    found: dict[tuple[str, str], list[int]] = {}
+    rows = session.connection().execute(
+        _STILL_OPEN, {"addresses": list({address for _, address in queued}), "own": own}
     )
+    for channel, address, id_ in rows:
+        if (channel, address) in queued:
+            found.setdefault((channel, address), []).append(id_)
+    return found

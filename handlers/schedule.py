@@ -39,7 +39,9 @@ _FIRE: dict[str, Callable[..., None]] = {
     broadcast.SUMMARY: broadcast.fire,
     **{kind: checkins.fire for kind in checkins.KINDS},
     **{
-        kind: lambda session, timer, *, now, policy: drafts.fire(session, timer, now=now)
+        kind: lambda session, timer, *, now, policy: drafts.fire(
+            session, timer, now=now, remind_after=policy.draft_reminder
+        )
         for kind in drafts.KINDS
     },
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -263,6 +263,12 @@ def test_an_ambiguous_name_lists_villages_of_the_home_region_first_with_a_way_ou
     assert where(chat)[1]["candidates"][0][0] == "35.09.21.1004"
 
 
+def fire_everything_due(db: Database, *, now: datetime, policy: Policy) -> None:
+    """What the bot's timer ticks do over a while: this module's database holds every test's drafts."""
+    while fire_due_timers(db, now=now, policy=policy):
+        pass
+
+
 def test_an_unfinished_report_gets_one_reminder_and_is_deleted_after_a_day(db: Database) -> None:
     chat = at_question(db, "when")
     policy = Policy(draft_remind_minutes=30)
@@ -277,13 +283,13 @@ def test_an_unfinished_report_gets_one_reminder_and_is_deleted_after_a_day(db: D
                 )
             )
 
-    fire_due_timers(db, now=utcnow() + timedelta(minutes=20), policy=policy)
+    fire_everything_due(db, now=utcnow() + timedelta(minutes=20), policy=policy)
     assert reminders() == []
-    fire_due_timers(db, now=utcnow() + timedelta(minutes=31), policy=policy)
-    fire_due_timers(db, now=utcnow() + timedelta(minutes=45), policy=policy)
+    fire_everything_due(db, now=utcnow() + timedelta(minutes=31), policy=policy)
+    fire_everything_due(db, now=utcnow() + timedelta(minutes=45), policy=policy)
     [reminder] = reminders()
     assert reminder.text.startswith("Laporan Anda belum terkirim") and reminder.priority == 3
-    fire_due_timers(db, now=utcnow() + timedelta(hours=25), policy=policy)
+    fire_everything_due(db, now=utcnow() + timedelta(hours=25), policy=policy)
     assert where(chat) == (None, {"draft_expired": True})
     replies = chat.send("halo")  # the reminder queued earlier is among what the person now sees
     told = [r for r in replies if r.startswith("Laporan Anda yang belum selesai sudah kami hapus")]
@@ -291,10 +297,40 @@ def test_an_unfinished_report_gets_one_reminder_and_is_deleted_after_a_day(db: D
     assert where(chat)[1] == {}
 
 
+def test_the_reminder_counts_from_the_last_answer_and_comes_again_after_a_new_silence(db: Database) -> None:
+    start = utcnow()
+    policy = Policy(draft_remind_minutes=30, sender_messages_per_minute=0, sender_reports_per_hour=0)
+    chat = Chat(db, address=f"warga-{next(_people)}", policy=policy)
+    chat.engine.clock = lambda: start
+    chat.say(*BEFORE["when"])
+
+    def reminders_by(minutes: int) -> int:
+        fire_everything_due(db, now=start + timedelta(minutes=minutes), policy=policy)
+        with db.transaction() as session:
+            return len(
+                session.scalars(
+                    select(OutboxMessage).where(
+                        OutboxMessage.address == chat.address, OutboxMessage.purpose == "reminder"
+                    )
+                ).all()
+            )
+
+    chat.engine.clock = lambda: start + timedelta(minutes=20)
+    chat.send("tadi malam")  # an answer twenty minutes in: thirty more from here
+    assert reminders_by(31) == 0
+    assert reminders_by(49) == 0
+    assert reminders_by(51) == 1
+    chat.engine.clock = lambda: start + timedelta(minutes=60)
+    chat.send("Dua kelompok pelajar saling ejek di depan sekolah")
+    assert reminders_by(89) == 1
+    assert reminders_by(91) == 2
+    assert where(chat)[0] == "people"
+
+
 def test_a_sent_report_is_never_reminded_about(db: Database) -> None:
     chat = at_question(db, "contact")
     chat.say("anonim aja", "kirim")
-    fire_due_timers(db, now=utcnow() + timedelta(hours=25), policy=Policy())
+    fire_everything_due(db, now=utcnow() + timedelta(hours=25), policy=Policy())
     with db.transaction() as session:
         kinds = set(
             session.scalars(select(OutboxMessage.purpose).where(OutboxMessage.address == chat.address))

@@ -91,15 +91,14 @@ async def test_a_message_that_fails_comes_again_and_the_rest_are_handled(
     inbox = Inbox(app.db, app.engine)
     inbox._store([said(OTHER, "halo", 1), said(PHONE, "halo", 1), said(OTHER, "lapor", 2)])
     real = engine_module.record_inbound
-    failures = []
+    down = [True]  # the database fails this person's message until it is back
 
-    def failing_once(session, conversation, inbound, now):  # type: ignore[no-untyped-def]
-        if inbound.address.endswith(PHONE) and not failures:
-            failures.append(inbound)
+    def failing(session, conversation, inbound, now):  # type: ignore[no-untyped-def]
+        if inbound.address.endswith(PHONE) and down[0]:
             raise OperationalError("INSERT", {}, Exception("the database went away"))
         return real(session, conversation, inbound, now)
 
-    monkeypatch.setattr(engine_module, "record_inbound", failing_once)
+    monkeypatch.setattr(engine_module, "record_inbound", failing)
     assert inbox.handle_waiting() == 3
     with app.db.transaction() as session:
         waiting = session.scalars(select(WaitingMessage).order_by(WaitingMessage.id)).all()
@@ -110,6 +109,7 @@ async def test_a_message_that_fails_comes_again_and_the_rest_are_handled(
     assert [w[0] for w in left] == [PHONE, OTHER]
     assert OTHER in handled
 
+    down[0] = False
     inbox.clock = lambda: utcnow() + timedelta(minutes=1)
     while inbox.handle_waiting():
         pass
