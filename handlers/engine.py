@@ -54,9 +54,9 @@ def _insert(session: Session):  # type: ignore[no-untyped-def]
 # The statements of every turn are built once, with parameters: on SQLite, building a statement and its
 # cache key took longer than running it.
 _CONVERSATION = (
-    select(Conversation)
+    select(Conversation, floods.EARLIER_MESSAGES)
     .where(Conversation.channel == bindparam("channel"), Conversation.address == bindparam("address"))
-    .with_for_update()
+    .with_for_update(of=Conversation)
 )
 _RECORDED = {
     insert: insert(InboundMessage)
@@ -66,21 +66,23 @@ _RECORDED = {
 }
 
 
-def conversation_for(session: Session, channel: str, address: str, now: datetime) -> Conversation:
-    """The person's conversation, created on first contact and locked for this transaction."""
-    who = {"channel": channel, "address": address}
+def conversation_for(session: Session, channel: str, address: str, now: datetime) -> tuple[Conversation, int]:
+    """The person's conversation, created on first contact and locked for this transaction, and how many
+    messages they sent in the minute before this one."""
+    who = {"channel": channel, "address": address, "since": floods.since(now)}
     # Nothing waiting to be flushed can be this row (conversations are only ever inserted below), so the
     # turns of a page leave their writes for one flush together.
     with session.no_autoflush:
-        found = session.scalars(_CONVERSATION, who).first()
+        found = session.execute(_CONVERSATION, who).first()
     if found is not None:
-        return found
+        return found[0], found[1]
     session.execute(
         _insert(session)(Conversation)
         .values(channel=channel, address=address, state={}, created_at=now, updated_at=now)
         .on_conflict_do_nothing(index_elements=["channel", "address"])
     )
-    return session.scalars(_CONVERSATION, who).one()
+    conversation, earlier = session.execute(_CONVERSATION, who).one()
+    return conversation, earlier
 
 
 def record_inbound(session: Session, conversation: Conversation, inbound: Inbound, now: datetime) -> bool:
@@ -271,11 +273,11 @@ class Engine:
 
     def _step(self, session: Session, inbound: Inbound, now: datetime, *, failed: bool = False) -> bool:
         """The turn itself; `failed` when its step broke a moment ago, and the person is to hear so."""
-        conversation = conversation_for(session, inbound.channel, inbound.address, now)
+        conversation, earlier = conversation_for(session, inbound.channel, inbound.address, now)
         if not record_inbound(session, conversation, inbound, now):
             logger.info("%s message redelivered; already handled", inbound.channel)
             return False
-        if self._flooded(session, conversation, inbound, now):
+        if self._flooded(session, conversation, inbound, now, sent=earlier + 1):
             return True
         was_reporting = conversation.flow == report.FLOW.name
         turn = Turn(
@@ -345,13 +347,15 @@ class Engine:
         session.flush()
         return [self.handoff.prepare(message) for message in sorted(handed, key=lambda m: m.id)]
 
-    def _flooded(self, session: Session, conversation: Conversation, inbound: Inbound, now: datetime) -> bool:
-        """Over SENDER_MESSAGES_PER_MINUTE the message is not read; the first one over hears so, politely."""
+    def _flooded(
+        self, session: Session, conversation: Conversation, inbound: Inbound, now: datetime, *, sent: int
+    ) -> bool:
+        """Over SENDER_MESSAGES_PER_MINUTE the message is not read; the first one over hears so, politely.
+
+        `sent`: their messages in the last minute, this one included.
+        """
         limit = self.policy.sender_messages_per_minute
-        if limit <= 0:
-            return False
-        sent = floods.messages_last_minute(session, conversation.id, now)
-        if sent <= limit:
+        if limit <= 0 or sent <= limit:
             return False
         if sent == limit + 1:
             logger.warning("%s sender over %d messages a minute; not read for now", inbound.channel, limit)

@@ -7,20 +7,21 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from models.tables import InboundMessage, Report
+from models.tables import Conversation, InboundMessage, Report
 
-# Counted on every message: built once (see handlers/engine.py).
-_LAST_MINUTE = select(func.count()).where(
-    InboundMessage.conversation_id == bindparam("conversation_id"),
-    InboundMessage.received_at > bindparam("since"),
+# A sender's messages since `since`, beside their conversation in the one query that reads it (see
+# handlers/engine.py): counted on every message, so no statement of its own.
+EARLIER_MESSAGES = (
+    select(func.count())
+    .where(InboundMessage.conversation_id == Conversation.id, InboundMessage.received_at > bindparam("since"))
+    .correlate(Conversation)
+    .scalar_subquery()
 )
 
 
-def messages_last_minute(session: Session, conversation_id: int, now: datetime) -> int:
-    """Messages this sender sent in the last minute, this one included."""
-    since = now - timedelta(minutes=1)
-    counted = session.connection().scalar(_LAST_MINUTE, {"conversation_id": conversation_id, "since": since})
-    return counted or 0
+def since(now: datetime) -> datetime:
+    """Where the last minute begins."""
+    return now - timedelta(minutes=1)
 
 
 def reports_last_hour(session: Session, conversation_id: int, now: datetime) -> int:
