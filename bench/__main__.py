@@ -29,8 +29,9 @@ STEPS = ("inbound", "inbound-200", "flood", "webhooks", "first-alert", "fanout",
 def arguments(step: str, quick: bool, postgres: str) -> list[str]:
     """The script and its arguments for one step, full size or tiny."""
     both = [] if quick else ["--postgres", postgres]
-    ours = "ours-sqlite,conventional" if quick else "ours-sqlite,ours-postgres,conventional"
-    inbound = ["inbound.py", "--only", ours, "--postgres", postgres]
+    # Quick: on SQLite only, with the engine in the polling process and in one of its own.
+    only = ["--only", "ours-sqlite,ours-sqlite-2p,conventional"] if quick else []
+    inbound = ["inbound.py", *only, "--postgres", postgres]
     return {
         "inbound": [*inbound, "--citizens", "3" if quick else "40"],
         "inbound-200": [*inbound, "--citizens", "4" if quick else "200"],

@@ -1,10 +1,12 @@
 """Inbound, side by side: N citizens report at once, through ours and through the conventional bot.
 
-    python bench/inbound.py [--citizens 40] [--flood] [--only ours-sqlite,ours-postgres,conventional]
+    python bench/inbound.py [--citizens 40] [--flood]
+                            [--only ours-sqlite,ours-sqlite-2p,ours-postgres,ours-postgres-2p,conventional]
                             [--postgres "host=127.0.0.1 dbname=test user=postgres"] [--json FILE]
 
-Each contender runs as its own process (`python -m bot poll`, or bench/conventional.py) against a fake
-Bot API server in another process, where the citizens live: each answers the moment the bot's next
+Each contender runs as its own process (`python -m bot poll`, with ENGINE_PROCESS=1 for the "-2p" ones,
+or bench/conventional.py) against a fake Bot API server in another process, where the citizens live:
+each answers the moment the bot's next
 question arrives, in everyday words (tests/chat.py EVERYDAY_REPORT, 12 answers). Measured: updates a
 second over the whole run, the time from a citizen's message to the bot's answer reaching the fake,
 p50 and p95, and the bot process's CPU time an update while the citizens write (steadier than updates a
@@ -38,6 +40,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from chat import EVERYDAY_REPORT  # noqa: E402
 from fakes.telegram_api import FakeTelegram  # noqa: E402
 
+# Ours as `poll` runs by default, and with ENGINE_PROCESS=1 (the engine in a process of its own).
+ENGINE_PROCESS_SUFFIX = "-2p"
+CONTENDERS = ("ours-sqlite", "ours-sqlite-2p", "ours-postgres", "ours-postgres-2p", "conventional")
 FIRST_CITIZEN = 30_000_001
 LOCAL_POSTGRES = "host=127.0.0.1 port=5432 dbname=test user=postgres"
 # Both bots get this long after their first getUpdates before the citizens write: ours builds its
@@ -48,12 +53,18 @@ DEADLINE_SECONDS = 120.0
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """CPU time a process has used so far (Linux), steadier than wall time on a shared machine."""
+    """CPU time a process and its children have used so far (Linux), steadier than wall time."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").glob("*")
+        for child in (task / "children").read_text().split()
+    ]
+    return own + sum(cpu_seconds(child) or 0.0 for child in children)
 
 
 def citizens_process(citizens: int, flood: bool, urls: Any, go: Any, writing: Any, results: Any) -> None:
@@ -156,11 +167,12 @@ def run(
         conventional = [str(ROOT / "bench" / "conventional.py"), str(workdir / "conv.pickle")]
         command = [*wrap.split(), sys.executable, *conventional]
     else:
-        if contender == "ours-postgres":
+        if contender.startswith("ours-postgres"):
             schema, url = postgres_schema(postgres)
         else:
             url = f"sqlite:///{workdir / f'{contender}-{uuid.uuid4().hex[:6]}.db'}"
         env |= {"DATABASE_URL": url, "LOG_LEVEL": "WARNING", "SENDER_MESSAGES_PER_MINUTE": "0"}
+        env["ENGINE_PROCESS"] = "1" if contender.endswith(ENGINE_PROCESS_SUFFIX) else "0"
         if not flood:  # lifted, as the conventional bot has no limits of its own
             env |= {"TELEGRAM_MESSAGES_PER_SECOND": "0", "TELEGRAM_MESSAGES_PER_CHAT_PER_SECOND": "0"}
         command = [*wrap.split(), sys.executable, "-m", "bot", "poll"]
@@ -194,7 +206,7 @@ def main() -> None:
     )
     parser.add_argument("--citizens", type=int, default=40)
     parser.add_argument("--flood", action="store_true")
-    parser.add_argument("--only", default="ours-sqlite,ours-postgres,conventional")
+    parser.add_argument("--only", default=",".join(CONTENDERS))
     parser.add_argument(
         "--postgres",
         default=os.environ.get("TEST_POSTGRES", "host=127.0.0.1 port=5432 dbname=test user=postgres"),

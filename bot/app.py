@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TextIO
@@ -11,11 +12,13 @@ from typing import TextIO
 from bot.channels.base import Outgoing, Sender
 from bot.channels.console import ConsoleSender
 from bot.dispatcher import Dispatcher, outgoing
+from bot.engine_process import EngineProcess
 from bot.limits import Limits
 from config.settings import Settings
 from handlers import places
 from handlers.alerts.policy import Policy
-from handlers.engine import Engine
+from handlers.engine import Engine, Handled
+from handlers.messages import Inbound
 from models.db import Database
 from models.tables import OutboxMessage
 
@@ -31,6 +34,20 @@ class App:
     engine: Engine
     dispatcher: Dispatcher
     loop: asyncio.AbstractEventLoop | None = field(default=None)
+    # Set while `poll` runs with ENGINE_PROCESS=1: pages of updates are handled there.
+    engine_process: EngineProcess | None = field(default=None)
+
+    async def handle_many(self, inbounds: Sequence[Inbound], *, within: float | None) -> Handled:
+        """A page through the engine, in a worker thread or in the engine process; replies then go out."""
+        if self.engine_process is None:
+            return await asyncio.to_thread(self.engine.handle_many, inbounds, within=within)
+        under_way = self.dispatcher.under_way()
+        handled = await self.engine_process.handle_many(inbounds, within=within, under_way=under_way)
+        if handled.handed and self.dispatcher.sending:  # otherwise sent by a claim once the lease is up
+            self.dispatcher.send_now(handled.handed)  # type: ignore[arg-type]
+        if handled.others_queued:
+            self.dispatcher.wake.set()
+        return handled
 
     def accepts(self, channel: str) -> bool:
         """The engine may hand this channel's replies over: the dispatcher is sending on it now."""

@@ -40,6 +40,9 @@ WOKEN_BATCH = 20
 # Outcomes are written together: after waiting this long for sends still in flight, at most this many.
 RECORD_LINGER_SECONDS = 0.01
 RECORD_BATCH = 200
+# A person's last group sent is remembered this long after it finished, so a reply handed over meanwhile
+# (decided while it was under way) still learns whether it went or is to be retried first.
+TAIL_KEPT_SECONDS = 60.0
 # Channels whose provider sends delivery reports, which can arrive before the send is recorded.
 REPORTED = {"whatsapp", "sms"}
 
@@ -108,6 +111,7 @@ class Dispatcher:
         # Messages in a send under way here, and each person's last group under way (see `send_now`).
         self._under_way: set[int] = set()
         self._tails: dict[tuple[str, str], asyncio.Task[bool]] = {}
+        self._finished: dict[tuple[str, str], float] = {}  # when each finished tail finished
 
     # Claiming ------------------------------------------------------------
 
@@ -198,22 +202,34 @@ class Dispatcher:
         """Whether all these messages are under way in this process (sent, perhaps, but not yet recorded)."""
         return all(id_ in self._under_way for id_ in ids)
 
+    def under_way(self) -> frozenset[int]:
+        """The messages under way in this process now, for an engine in another one (`sending_now`)."""
+        return frozenset(self._under_way)
+
     def _follow(self, key: tuple[str, str], task: asyncio.Task[bool]) -> None:
-        """Remember the person's last group under way, for messages handed over after it."""
+        """Remember the person's last group under way, for messages handed over after it.
+
+        Kept a while after it finished (`TAIL_KEPT_SECONDS`): the engine may have decided to hand a reply
+        over while it was under way, and learns only now whether it went or is to be retried first.
+        """
         self._tails[key] = task
+        self._finished.pop(key, None)
 
-        def forget(done: asyncio.Task[bool]) -> None:
+        def finished(done: asyncio.Task[bool]) -> None:
             if self._tails.get(key) is done:
-                del self._tails[key]
+                self._finished[key] = time.monotonic()
 
-        task.add_done_callback(forget)
+        task.add_done_callback(finished)
 
     async def _send_after(self, before: asyncio.Task[bool] | None, group: list[Outgoing]) -> bool:
         if before is not None:
-            try:
-                went = await asyncio.shield(before)
-            except Exception:
-                went = False
+            if before.done():  # finished a moment ago: did it all go?
+                went = not before.cancelled() and before.exception() is None and before.result()
+            else:
+                try:
+                    went = await asyncio.shield(before)
+                except Exception:
+                    went = False
             if not went:
                 await self._database(self._release, [m.id for m in group])
                 self.wake.set()
@@ -541,10 +557,13 @@ class Dispatcher:
         return handled
 
     def _forget_idle_chats(self) -> None:
-        """Drop per-chat limiters that are back to a full burst, so memory does not grow with every chat."""
+        """Drop per-chat limiters back to a full burst and tails finished long ago, so memory stays flat."""
         now = time.monotonic()
         for key in [key for key, limiter in self.chat_limiters.items() if limiter.idle(now)]:
             del self.chat_limiters[key]
+        for key in [key for key, at in self._finished.items() if now - at > TAIL_KEPT_SECONDS]:
+            del self._finished[key]
+            del self._tails[key]
 
     async def drain(self) -> None:
         """Send until nothing is due now; for the console and tests."""

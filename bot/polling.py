@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from telegram import Bot, Update
 from telegram.error import TelegramError
@@ -13,6 +13,7 @@ from telegram.error import TelegramError
 from bot import media, timers
 from bot.app import App, warm_up
 from bot.channels import telegram
+from bot.engine_process import EngineProcess
 from handlers.messages import Inbound
 
 logger = logging.getLogger(__name__)
@@ -58,9 +59,7 @@ async def handle_page(
         fetched = [await media.fetched(inbound, app.settings, bot) for _, inbound in inbounds]
         handled = 0
         while handled < len(fetched):
-            done = await asyncio.to_thread(
-                app.engine.handle_many, fetched[handled:], within=COMMIT_EVERY_SECONDS
-            )
+            done = await app.handle_many(fetched[handled:], within=COMMIT_EVERY_SECONDS)
             handled += len(done.results)
             if done.failure is not None:
                 break
@@ -81,6 +80,22 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
+@contextlib.asynccontextmanager
+async def engine_process(app: App) -> AsyncIterator[None]:
+    """With ENGINE_PROCESS=1, the polled pages go to the engine in a process of its own meanwhile."""
+    if not app.settings.engine_process:
+        yield
+        return
+    engine = EngineProcess(app.settings, app.dispatcher.senders, app.lease)
+    await asyncio.to_thread(engine.start)
+    app.engine_process = engine
+    try:
+        yield
+    finally:
+        app.engine_process = None
+        await asyncio.to_thread(engine.stop)
+
+
 async def run_polling(app: App, bot: Bot, stop: asyncio.Event) -> None:
     """Poll and dispatch side by side until stopped."""
     app.loop = asyncio.get_running_loop()
@@ -89,7 +104,8 @@ async def run_polling(app: App, bot: Bot, stop: asyncio.Event) -> None:
     await warm_up()
     scheduler = timers.start(app)
     try:
-        await poll(app, bot, stop)
+        async with engine_process(app):
+            await poll(app, bot, stop)
     finally:
         scheduler.shutdown(wait=False)
         stop.set()

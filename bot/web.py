@@ -169,6 +169,10 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
         outage.failed(error)
         return Response(status_code=503, headers={"Retry-After": "5"})
 
+    async def _poll(app: App, bot: Bot, stop: asyncio.Event) -> None:
+        async with polling.engine_process(app):
+            await polling.poll(app, bot, stop)
+
     @contextlib.asynccontextmanager
     async def lifespan(_web: Starlette) -> AsyncIterator[None]:
         app.loop = asyncio.get_running_loop()
@@ -178,7 +182,7 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
         if bot is not None:
             await bot.initialize()
             if telegram_polling:
-                tasks.append(asyncio.create_task(polling.poll(app, bot, stop)))
+                tasks.append(asyncio.create_task(_poll(app, bot, stop)))
             elif settings.public_url:
                 await register_webhook(bot, settings.public_url, settings.telegram_webhook_secret)
         scheduler = timers.start(app)

@@ -105,6 +105,8 @@ class Settings:
     # The longest a database call may take (or wait for a lock) before the request answers 503.
     db_statement_timeout_seconds: float = 10.0
     send_concurrency: int = 8
+    # `poll` runs the engine in a process of its own beside the polling and sending one.
+    engine_process: bool = False
     ack_timeout_seconds: int = 7200
     ack_timeout_urgent_seconds: int = 1800
     draft_remind_minutes: int = 30
@@ -157,6 +159,7 @@ class Settings:
             outbox_lease_seconds=_int(env, "OUTBOX_LEASE_SECONDS", 120),
             db_statement_timeout_seconds=_float(env, "DB_STATEMENT_TIMEOUT_SECONDS", 10.0),
             send_concurrency=_int(env, "SEND_CONCURRENCY", 8),
+            engine_process=_choice(env, "ENGINE_PROCESS", ("0", "1")) == "1",
             ack_timeout_seconds=_int(env, "ACK_TIMEOUT_SECONDS", 7200),
             ack_timeout_urgent_seconds=_int(env, "ACK_TIMEOUT_URGENT_SECONDS", 1800),
             draft_remind_minutes=_int(env, "DRAFT_REMIND_MINUTES", 30),

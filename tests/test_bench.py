@@ -30,6 +30,7 @@ def test_the_benchmarks_run_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
     # Both bots took every citizen through the whole report, each answer to its question.
     assert {name: (r["completed"], r["citizens"]) for name, r in inbound.items()} == {
         "ours-sqlite": (3, 3),
+        "ours-sqlite-2p": (3, 3),
         "conventional": (3, 3),
     }
     webhooks = results["webhooks"]["figures"][0]

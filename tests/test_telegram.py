@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -13,7 +15,7 @@ import httpx
 import pytest
 from fakes.telegram_api import FakeTelegram
 from servers import Outbox, count, free_socket, serve, url_of, wait_until
-from sqlalchemy import select
+from sqlalchemy import func, select
 from telegram import Bot
 from telegram import Update as TelegramUpdate
 from telegram.error import TimedOut
@@ -129,14 +131,25 @@ def keyboard_under(fake: FakeTelegram, phrase: str) -> list[list[dict[str, str]]
     return buttons(found[-1])
 
 
-async def test_report_through_buttons_and_text(database_url: str, fake_telegram: FakeTelegram) -> None:
+# ENGINE_PROCESS=1: the same through the engine in a process of its own (bot/engine_process.py).
+ENGINE_WHERE = [
+    pytest.param(False, id="engine in the polling process"),
+    pytest.param(True, id="engine in its own process"),
+]
+
+
+@pytest.mark.parametrize("engine_process", ENGINE_WHERE)
+async def test_report_through_buttons_and_text(
+    database_url: str, fake_telegram: FakeTelegram, engine_process: bool
+) -> None:
     person = Person(fake_telegram)
     presses = 0
-    async with polling(database_url, fake_telegram) as app:
+    async with polling(database_url, fake_telegram, engine_process=engine_process) as app:
         for action, expected in REPORT_BY_BUTTONS:
             update = fake_telegram.push_update(action(fake_telegram))
             presses += "callback_query" in update
             replies = await person.read(expected)
+        assert (app.engine_process is not None) == engine_process
         with app.db.transaction() as session:
             report = session.scalars(select(Report)).one()
             reporter = report.reporter
@@ -187,13 +200,16 @@ async def test_a_shared_location_in_jember_is_kabupaten_jember(
     assert state["region_code"].startswith("35.09")
 
 
-async def test_the_same_update_twice_is_handled_once(database_url: str, fake_telegram: FakeTelegram) -> None:
+@pytest.mark.parametrize("engine_process", ENGINE_WHERE)
+async def test_the_same_update_twice_is_handled_once(
+    database_url: str, fake_telegram: FakeTelegram, engine_process: bool
+) -> None:
     start = fake_telegram.text_update(CHAT, "/start")
     # Both copies wait in the queue, so the bot receives them in one getUpdates answer.
     fake_telegram.push_update(start)
     fake_telegram.push_update(dict(start))
     person = Person(fake_telegram)
-    async with polling(database_url, fake_telegram) as app:
+    async with polling(database_url, fake_telegram, engine_process=engine_process) as app:
         await person.read("Selamat datang")
         help_ = fake_telegram.push_update(fake_telegram.text_update(CHAT, "/bantuan"))
         await person.read("Perintah yang dapat Anda gunakan")
@@ -205,6 +221,31 @@ async def test_the_same_update_twice_is_handled_once(database_url: str, fake_tel
     assert "Selamat datang" in texts[0]
     assert "Perintah yang dapat Anda gunakan" in texts[1]
     assert handled == sorted([str(start["update_id"]), str(help_["update_id"])])
+
+
+async def test_an_engine_process_that_dies_is_started_again_and_nothing_is_lost(
+    database_url: str, fake_telegram: FakeTelegram
+) -> None:
+    person = Person(fake_telegram)
+    async with polling(database_url, fake_telegram, engine_process=True) as app:
+        fake_telegram.push_update(fake_telegram.text_update(CHAT, "/start"))
+        await person.read("Selamat datang")
+        dead = app.engine_process._process  # type: ignore[union-attr]
+        os.kill(dead.pid, signal.SIGKILL)
+        dead.join(10)
+        fake_telegram.push_update(fake_telegram.text_update(CHAT, "lapor"))
+        # Fetched again after a pause, once the new engine process is up: seconds, not five.
+        await wait_until(
+            lambda: "Apa jenis kejadiannya?" in fake_telegram.messages_to(CHAT)[-1],
+            timeout=30,
+            what="the answer",
+        )
+        assert app.engine_process._process.is_alive()  # type: ignore[union-attr]
+        with app.db.transaction() as session:
+            handled = session.scalar(select(func.count()).select_from(InboundMessage))
+
+    assert handled == 2
+    assert len(fake_telegram.messages_to(CHAT)) == 2
 
 
 # -- Webhook -----------------------------------------------------------------------------------------------
