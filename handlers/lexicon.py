@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from indoNLP.preprocessing import replace_slang
+from indoNLP.preprocessing import SLANG_DATA, SLANG_PATTERN
 
 LEXICON = Path(__file__).parent.parent / "config" / "lexicon"
 # Every answer is read with each language's lexicon: a reporter may mix "no weapons" into Indonesian.
@@ -69,6 +69,17 @@ def lexicon(language: str = "id") -> Lexicon:
         danger_whole_words=bool(data.get("danger", {}).get("whole_words", False)),
         negations=frozenset(data.get("danger", {}).get("negations", [])),
     )
+
+
+# indoNLP's `replace_slang` hands its pattern (4,331 words, 31 KB) to `re.sub`, whose cache of 512
+# compiled patterns the bot's others keep evicting it from; compiling it again takes 90 ms, a twelfth
+# of the engine's time with 40 people writing. Compiled once here, and applied as it applies it.
+_SLANG = re.compile(SLANG_PATTERN)
+
+
+def replace_slang(text: str) -> str:
+    """The Colloquial Indonesian Lexicon's slang written out: 'yg' -> 'yang'."""
+    return _SLANG.sub(lambda found: SLANG_DATA[found.group(0).lower()], text)
 
 
 def plain(text: str, language: str = "id") -> str:

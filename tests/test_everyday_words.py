@@ -15,6 +15,7 @@ import pytest
 from chat import Chat
 from sqlalchemy import select
 
+from handlers import lexicon
 from handlers.alerts.policy import Policy
 from handlers.schedule import fire_due_timers
 from handlers.severity import assess
@@ -235,6 +236,23 @@ def test_switching_language_mid_report_asks_the_same_question_in_the_new_languag
     replies = chat.send("/bahasa en")
     assert replies[-1].startswith("When did it happen?"), replies
     assert where(chat)[0] == "when"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "emg siapa yg nanya?",
+        "Td mlm ad tawuran, gk tau brp org, msh rame skrg",
+        "warga pd bawa sajam dan batu di dkt pasar",
+        'jalan"nya ditutup, teman"ny jg ikut',  # keys with quotes, as the lexicon has them
+        "",
+    ],
+)
+def test_slang_is_written_out_exactly_as_the_lexicon_library_does(typed: str) -> None:
+    """Our compiled-once copy of indoNLP's `replace_slang` must say what the library says."""
+    from indoNLP.preprocessing import replace_slang as library
+
+    assert lexicon.replace_slang(typed) == library(typed)
 
 
 def test_english_danger_words_count_too() -> None:
