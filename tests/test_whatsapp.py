@@ -273,6 +273,13 @@ async def test_delivery_reports_are_stored(whatsapp: WhatsApp) -> None:
         with whatsapp.app.db.transaction() as session:
             return session.scalars(select(OutboxMessage.delivery_status)).one()
 
+    def recorded() -> str | None:
+        with whatsapp.app.db.transaction() as session:
+            return session.scalars(select(OutboxMessage.provider_id)).one()
+
+    # Arrived at Twilio is not yet recorded here; a report before that is kept for later (the next test).
+    await wait_until(recorded, what="the send recorded")
+
     # Twilio reports a message's life in order; a report Twilio did not sign is refused.
     for status, error_code, stored in [
         ("sent", None, "sent"),
