@@ -13,7 +13,7 @@ from telegram.error import TelegramError
 from bot import media, timers
 from bot.app import App, warm_up
 from bot.channels import telegram
-from bot.engine_process import EngineProcess
+from bot.engine_process import EngineFailed, EngineProcess
 from handlers.messages import Inbound
 
 logger = logging.getLogger(__name__)
@@ -87,7 +87,12 @@ async def engine_process(app: App) -> AsyncIterator[None]:
         yield
         return
     engine = EngineProcess(app.settings, app.dispatcher.senders, app.lease)
-    await asyncio.to_thread(engine.start)
+    try:
+        await asyncio.to_thread(engine.start)
+    except EngineFailed as error:  # slower, but nothing is lost: this process handles the pages
+        logger.error("ENGINE_PROCESS=1, but %s; handling messages in this process", error)
+        yield
+        return
     app.engine_process = engine
     try:
         yield

@@ -22,6 +22,8 @@ from telegram.error import TimedOut
 
 from bot.app import App, build
 from bot.channels.telegram import TelegramSender, make_bot, parse_update
+from bot.dispatcher import outgoing
+from bot.engine_process import EngineFailed, EngineProcess
 from bot.polling import run_polling
 from bot.web import TELEGRAM_SECRET_HEADER, create_web_app
 from config.settings import Settings
@@ -246,6 +248,22 @@ async def test_an_engine_process_that_dies_is_started_again_and_nothing_is_lost(
 
     assert handled == 2
     assert len(fake_telegram.messages_to(CHAT)) == 2
+
+
+async def test_an_engine_process_that_cannot_start_leaves_the_pages_to_the_polling_process(
+    database_url: str, fake_telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    def cannot(_self: EngineProcess) -> None:
+        raise EngineFailed("the engine process did not start")
+
+    monkeypatch.setattr(EngineProcess, "start", cannot)
+    person = Person(fake_telegram)
+    async with polling(database_url, fake_telegram, engine_process=True) as app:
+        fake_telegram.push_update(fake_telegram.text_update(CHAT, "/start"))
+        await person.read("Selamat datang")
+        assert app.engine_process is None
+
+    assert "handling messages in this process" in caplog.text
 
 
 # -- Webhook -----------------------------------------------------------------------------------------------
@@ -557,6 +575,36 @@ async def test_messages_to_one_chat_keep_their_order_after_a_429(
     ]
     assert fake_telegram.messages_to(CHAT) == ["satu", "dua"]
     assert fake_telegram.messages_to(777) == ["untuk orang lain"]
+    assert outbox.row(first).status == outbox.row(second).status == "sent"
+
+
+async def test_a_reply_handed_over_behind_a_message_that_is_then_retried_waits_behind_it(
+    db: Database, bot: Bot, fake_telegram: FakeTelegram
+) -> None:
+    """The engine decided to hand "dua" over while "satu" was under way; "satu" then met a 429."""
+    outbox = Outbox(db, TelegramSender(bot))
+    fake_telegram.fail_next(CHAT, "429", retry_after=5)
+    [first] = outbox.queue(CHAT, "satu")
+    await outbox.dispatcher.drain()  # "satu" refused: to be retried in 5 s
+    [second] = outbox.queue(CHAT, "dua")
+    with db.transaction() as session:  # marked as being sent, as the engine hands a reply over
+        handed = session.get(OutboxMessage, second)
+        lease = outbox.clock() + timedelta(minutes=2)
+        handed.status, handed.attempts, handed.lease_until = "sending", 1, lease
+        session.flush()
+        prepared = outgoing(handed, 1)
+
+    outbox.dispatcher.send_now([prepared])
+    await wait_until(lambda: outbox.row(second).status == "pending", what="dua back in the outbox")
+    before = fake_telegram.messages_to(CHAT)
+    await outbox.later(5)
+
+    assert before == []
+    assert [c["text"] for c in fake_telegram.calls("sendMessage") if c["chat_id"] == CHAT] == [
+        "satu",
+        "satu",
+        "dua",
+    ]
     assert outbox.row(first).status == outbox.row(second).status == "sent"
 
 
