@@ -19,6 +19,7 @@ from datetime import timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
+from bot.dispatcher import outgoing
 from config.settings import Settings
 from handlers.engine import Handled
 from handlers.messages import Inbound
@@ -51,8 +52,6 @@ class _Collected:
         return all(id_ in self.under_way for id_ in ids)
 
     def prepare(self, message: Any) -> Any:
-        from bot.dispatcher import outgoing
-
         return outgoing(message, message.attempts)
 
     def take(self, prepared: list[Any]) -> None:

@@ -182,7 +182,7 @@ class Engine:
         """Handle messages in the caller's transaction; after its commit the caller calls `committed`.
 
         The turns of a page share one savepoint, and their writes one flush. Should any of them fail,
-        the page is undone and taken again with a savepoint each (`_one_by_one`), so a failure costs only
+        the page is undone and taken again with a savepoint each (`_turns`), so a failure costs only
         its own message; that is rare, and every other page saves two statements and a flush a turn.
         """
         now = self.clock()
@@ -191,44 +191,34 @@ class Engine:
         if len(inbounds) > 1:
             try:
                 with session.begin_nested():
-                    handled = self._together(session, inbounds, now, within)
+                    handled = self._turns(session, inbounds, now, within, together=True)
             except Exception:
                 logger.info("a turn in a page of %d failed; taking them one by one", len(inbounds))
                 session.info.pop(QUEUED, None)
                 session.info.pop(OTHERS_QUEUED, None)
         if handled is None:
-            handled = self._one_by_one(session, inbounds, now, within, alone_raises=alone_raises)
+            handled = self._turns(session, inbounds, now, within, together=False, alone_raises=alone_raises)
         session.info.pop(WRITERS, None)
         queued = session.info.pop(QUEUED, [])
         handled.handed = self._hand_over(session, queued, now)
         handled.others_queued = session.info.pop(OTHERS_QUEUED, False) or len(handled.handed) < len(queued)
         return handled
 
-    def _together(
-        self, session: Session, inbounds: Sequence[Inbound], now: datetime, within: float | None
-    ) -> Handled:
-        """The turns with no savepoint of their own; any failure goes to the caller, undoing them all."""
-        handled = Handled()
-        started = time.monotonic()
-        for inbound in inbounds:
-            if within is not None and handled.results and time.monotonic() - started > within:
-                break
-            usable = acceptable(inbound)
-            if usable is None:
-                logger.warning("%s message with an unusable sender or id ignored", inbound.channel)
-            handled.results.append(usable is not None and self._step(session, usable, now))
-        return handled
-
-    def _one_by_one(
+    def _turns(
         self,
         session: Session,
         inbounds: Sequence[Inbound],
         now: datetime,
         within: float | None,
         *,
-        alone_raises: bool,
+        together: bool,
+        alone_raises: bool = False,
     ) -> Handled:
-        """Each turn in a savepoint of its own (`_turn`): a failure undoes only that message."""
+        """The turns in order until `within` is up.
+
+        `together`: no savepoint each, and any failure goes to the caller, undoing them all. Otherwise
+        each turn has a savepoint of its own (`_turn`), and a failure undoes only that message.
+        """
         handled = Handled()
         started = time.monotonic()
         for inbound in inbounds:
@@ -238,16 +228,17 @@ class Engine:
             if usable is None:
                 logger.warning("%s message with an unusable sender or id ignored", inbound.channel)
                 handled.results.append(False)
-                continue
-            if alone_raises and len(inbounds) == 1:  # a failure undoes the whole transaction anyway
+            elif together:
+                handled.results.append(self._step(session, usable, now))
+            elif alone_raises and len(inbounds) == 1:  # a failure undoes the whole transaction anyway
                 handled.results.append(self._turn(session, usable, now))
-                continue
-            try:
-                handled.results.append(self._turn(session, usable, now))
-            except Exception as error:
-                logger.exception("%s message not handled; it will come again", inbound.channel)
-                handled.failure = error
-                break
+            else:
+                try:
+                    handled.results.append(self._turn(session, usable, now))
+                except Exception as error:
+                    logger.exception("%s message not handled; it will come again", inbound.channel)
+                    handled.failure = error
+                    break
         return handled
 
     def committed(self, handled: Handled) -> None:
