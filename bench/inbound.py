@@ -6,13 +6,14 @@
 
 Each contender runs as its own process (`python -m bot poll`, with ENGINE_PROCESS=1 for the "-2p" ones,
 or bench/conventional.py) against a fake Bot API server in another process, where the citizens live:
-each answers the moment the bot's next
-question arrives, in everyday words (tests/chat.py EVERYDAY_REPORT, 12 answers). Measured: updates a
-second over the whole run, the time from a citizen's message to the bot's answer reaching the fake,
-p50 and p95, and the bot process's CPU time an update while the citizens write (steadier than updates a
-second when other work shares the machine). Our send limits are lifted (as the conventional bot has
-none) unless --flood, where the fake enforces Telegram's flood control (429 above 30 a second overall,
-3 a second to one chat) and our limits are the defaults; it then also counts the conversations each bot
+each answers the moment the bot's next question arrives, in everyday words (tests/chat.py
+EVERYDAY_REPORT, 12 answers). Measured: updates a second over the whole run, the time from a citizen's
+message to the bot's answer reaching the fake, p50 and p95, and the bot process's CPU time an update
+while the citizens write (steadier than updates a second when other work shares the machine), with the
+fake's own, and the time the host took the machine's cores away (steal: on a shared host, runs with
+much of it are not comparable). Our send limits are lifted (as the conventional bot has none) unless
+--flood, where the fake enforces Telegram's flood control (429 above 30 a second overall, 3 a second
+to one chat) and our limits are the defaults; it then also counts the conversations each bot
 completed.
 """
 
@@ -65,6 +66,15 @@ def cpu_seconds(pid: int) -> float | None:
         for child in (task / "children").read_text().split()
     ]
     return own + sum(cpu_seconds(child) or 0.0 for child in children)
+
+
+def steal_seconds() -> float | None:
+    """CPU time the host gave to others while this machine wanted it, over all cores (Linux)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else None
 
 
 def citizens_process(citizens: int, flood: bool, urls: Any, go: Any, writing: Any, results: Any) -> None:
@@ -181,9 +191,13 @@ def run(
     try:
         go.set()
         writing.get(timeout=120)
-        cpu_before = cpu_seconds(bot.pid)
+        cpu_before, fake_before, steal_before = cpu_seconds(bot.pid), cpu_seconds(child.pid), steal_seconds()
         result = results.get(timeout=DEADLINE_SECONDS + 60)
-        cpu_after = cpu_seconds(bot.pid)
+        cpu_after, fake_after, steal_after = cpu_seconds(bot.pid), cpu_seconds(child.pid), steal_seconds()
+        if steal_before is not None and steal_after is not None:
+            result["steal_seconds"] = steal_after - steal_before
+        if fake_before is not None and fake_after is not None and result["answered"]:
+            result["fake_cpu_ms_per_update"] = (fake_after - fake_before) * 1000 / result["answered"]
         if cpu_before is not None and cpu_after is not None and result["answered"]:
             result["cpu_ms_per_update"] = (cpu_after - cpu_before) * 1000 / result["answered"]
     finally:
@@ -218,13 +232,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         for contender in args.only.split(","):
             rows.append(run(contender, args.citizens, args.flood, args.postgres, Path(workdir), args.wrap))
-    print(f"{'contender':16} {'done':>6} {'upd/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'cpu ms/upd':>10}")
+    row = "{:16} {:>6} {:>8} {:>8} {:>8} {:>10} {:>11} {:>7}"
+    heads = ("contender", "done", "upd/s", "p50 ms", "p95 ms", "cpu ms/upd", "fake ms/upd", "steal s")
+    print(row.format(*heads))
     for r in rows:
         p50 = f"{r['p50_ms']:.0f}" if r["p50_ms"] is not None else "-"
         p95 = f"{r['p95_ms']:.0f}" if r["p95_ms"] is not None else "-"
         done = f"{r['completed']}/{r['citizens']}"
         cpu = f"{r['cpu_ms_per_update']:.1f}" if r.get("cpu_ms_per_update") else "-"
-        print(f"{r['contender']:16} {done:>6} {r['updates_per_second']:8.1f} {p50:>8} {p95:>8} {cpu:>10}")
+        fake = f"{r['fake_cpu_ms_per_update']:.1f}" if r.get("fake_cpu_ms_per_update") else "-"
+        steal = f"{r['steal_seconds']:.1f}" if r.get("steal_seconds") is not None else "-"
+        print(row.format(r["contender"], done, f"{r['updates_per_second']:.1f}", p50, p95, cpu, fake, steal))
     conventional = next((r for r in rows if r["contender"] == "conventional"), None)
     if conventional and conventional["updates_per_second"]:
         for r in rows:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +24,8 @@ MIGRATION_LOCK = 7_320_417
 
 # An execution option: the transaction only reads (see `Database.reading`).
 READING = "reading_only"
+# How often a SQLite write transaction asks again for the write lock another connection holds.
+WRITE_LOCK_POLL_SECONDS = 0.001
 
 
 def normalise_url(url: str) -> str:
@@ -86,9 +90,36 @@ def make_engine(url: str, statement_timeout: float | None = None) -> Engine:
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
         # A deferred transaction that reads, then writes, fails at once when another process wrote in
         # between; taking the write lock up front makes it wait its turn instead.
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READING) else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READING):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            _begin_writing(conn, wait)
 
     return engine
+
+
+def _begin_writing(conn, wait: float) -> None:  # type: ignore[no-untyped-def]
+    """BEGIN IMMEDIATE, asking again every millisecond while another connection writes.
+
+    SQLite's own busy handler sleeps ever longer between tries, up to 100 ms, and a writer that comes
+    back often (the engine, page after page) slips in between: the dispatcher recording what it sent
+    waited up to half a second for transactions of a few milliseconds, and a person's next reply with it.
+    """
+    raw = conn.connection.dbapi_connection
+    deadline = time.monotonic() + wait
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        while time.monotonic() < deadline:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+            time.sleep(WRITE_LOCK_POLL_SECONDS)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # the last try, failing as SQLAlchemy reports it
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
 
 
 def upgrade_schema(engine: Engine) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -87,3 +88,47 @@ def test_statement_timeout_is_set_on_postgresql_only_when_asked(
     assert shown == ("0" if timeout is None else "2500ms")
     # The URL's own options (here the test's schema) are kept beside the timeout.
     assert schema == postgres_url.rsplit("%3D", 1)[1]
+
+
+def test_a_sqlite_writer_waits_its_turn_and_one_that_waits_too_long_is_told_the_database_is_locked(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    from models.db import Database
+
+    url = f"sqlite:///{tmp_path / 'turns.db'}"
+    holder, waiter = Database(url), Database(url, migrate=False, statement_timeout=0.5)
+    wrote: list[str] = []
+
+    def write(who: str) -> None:
+        with waiter.transaction() as session:
+            session.execute(text("INSERT INTO alembic_version VALUES (:who)"), {"who": who})
+        wrote.append(who)
+
+    try:
+        # Released within the wait: the waiting writer goes on and its row is there.
+        with holder.transaction() as session:
+            session.execute(text("UPDATE alembic_version SET version_num = version_num"))
+            second = threading.Thread(target=write, args=("after-the-holder",))
+            second.start()
+            time.sleep(0.2)
+            assert wrote == []  # it waits while the lock is held
+        second.join(timeout=5)
+        assert wrote == ["after-the-holder"]
+
+        # Held longer than the wait: SQLAlchemy's own error, and the connection waits as long next time.
+        with holder.transaction() as session:
+            session.execute(text("UPDATE alembic_version SET version_num = version_num"))
+            with pytest.raises(OperationalError, match="database is locked"):
+                write("too-late")
+        write("once-free")
+        with waiter.transaction() as session:
+            assert session.execute(text("PRAGMA busy_timeout")).scalar_one() == 500
+            versions = set(session.execute(text("SELECT version_num FROM alembic_version")).scalars())
+        assert {"after-the-holder", "once-free"} <= versions and "too-late" not in versions
+    finally:
+        holder.dispose()
+        waiter.dispose()
