@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -234,6 +235,8 @@ class FakeTelegram(FakeHttpServer):
         self.webhook_url = ""
         self.files: dict[str, bytes] = {}  # file_id -> bytes served to File.download_* (else a stub JPEG)
         self._updates: list[dict[str, Any]] = []
+        # Set when an update is pushed, so a long poll answers at once, as Telegram's does.
+        self._arrived: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
         self._next_update_id = 10_000
         self._next_message_id = 1
         self._messages: dict[tuple[str, int], dict[str, Any]] = {}
@@ -332,6 +335,11 @@ class FakeTelegram(FakeHttpServer):
             if "update_id" not in update:
                 update["update_id"] = self._new_update_id()
             self._updates.append(update)
+            arrived = self._arrived
+        if arrived is not None:
+            loop, event = arrived
+            with contextlib.suppress(RuntimeError):  # the server has stopped
+                loop.call_soon_threadsafe(event.set)
         return update
 
     def _new_update_id(self, given: int | None = None) -> int:
@@ -461,7 +469,11 @@ class FakeTelegram(FakeHttpServer):
             )
         offset, limit = int(p.get("offset") or 0), int(p.get("limit") or 100)
         deadline = time.monotonic() + min(float(p.get("timeout") or 0), MAX_POLL_SECONDS)
+        if self._arrived is None or self._arrived[0] is not asyncio.get_running_loop():  # started again
+            self._arrived = (asyncio.get_running_loop(), asyncio.Event())
+        arrived = self._arrived[1]
         while True:
+            arrived.clear()  # before looking: an update pushed after the look wakes the wait below
             with self._lock:  # an offset confirms (drops) every earlier update, like the real API
                 if offset < 0:
                     self._updates = self._updates[offset:]
@@ -470,7 +482,8 @@ class FakeTelegram(FakeHttpServer):
                 batch = self._updates[:limit]
             if batch or time.monotonic() >= deadline or self.stopping:
                 return batch
-            await asyncio.sleep(0.02)
+            with contextlib.suppress(TimeoutError):  # in slices, so a stop is not held up
+                await asyncio.wait_for(arrived.wait(), timeout=min(0.05, deadline - time.monotonic()))
 
     async def _m_sendmessage(self, p: dict[str, Any]) -> Any:
         chat, text, markup = p.get("chat_id"), p.get("text"), p.get("reply_markup")
