@@ -368,6 +368,16 @@ def _deep(levels: int) -> bytes:
             b'{"update_id": 6, "callback_query": {"id": "1", "chat_instance": "1", "data": "menu:report"}}',
             id="button without who pressed it",
         ),
+        pytest.param(
+            b'{"update_id": 0, "callback_query": {"id": "", "chat_instance": "", '
+            b'"from": {"id": 0, "is_bot": false, "first_name": ""}, "data": [null]}}',
+            id="button data a list (found by hypothesis)",
+        ),
+        pytest.param(
+            b'{"update_id": 4, "callback_query": {"id": "1", "chat_instance": "1", '
+            b'"from": {"id": "x1", "is_bot": false, "first_name": ""}, "data": "menu:report"}}',
+            id="presser id not a number",
+        ),
     ],
 )
 async def test_an_update_that_can_never_succeed_is_acknowledged_once_and_logged(

@@ -46,6 +46,8 @@ def parse_update(update: Update) -> Inbound | None:
             raise ValueError("a button press without who pressed it")
         if not query.data:
             return None
+        if not isinstance(query.data, str) or not isinstance(query.from_user.id, int):
+            raise ValueError("a button press whose data or presser is not what Telegram sends")
         if chat is not None and chat.type != "private":
             # In a group only an alert's "Saya tangani" counts, for the group's contact; nothing else
             # starts a flow there, so nobody fills in a report in front of others.
