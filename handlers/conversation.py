@@ -14,6 +14,7 @@ from config.catalog import sms_form, text
 from handlers.alerts.policy import Policy
 from handlers.matching import pick, pick_many
 from handlers.messages import Choice, Inbound, Reply
+from models.db import flushing_only
 from models.tables import Contact, Conversation
 
 # What a step's answer function returns to stay on the same question (after it gave a hint).
@@ -42,9 +43,10 @@ class Turn:
             column = Contact.address_on(self.inbound.channel)
             found = None
             if column is not None:
-                found = self.session.scalar(
-                    select(Contact).where(column == self.inbound.address, Contact.active.is_(True))
-                )
+                with flushing_only(self.session, Contact):
+                    found = self.session.scalar(
+                        select(Contact).where(column == self.inbound.address, Contact.active.is_(True))
+                    )
             self._contact.append(found)
         return self._contact[0]
 

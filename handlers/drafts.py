@@ -60,7 +60,8 @@ def watch(session: Session, conversation: Conversation, *, now: datetime, remind
     )
     if moved.rowcount == len(KINDS):
         return
-    forget(session, conversation, now=now)
+    if moved.rowcount:  # one of them fired already (the reminder): none of the old pair is kept
+        forget(session, conversation, now=now)
     session.add_all(
         [
             Timer(kind=REMIND, conversation_id=conversation.id, due_at=now + remind_after, created_at=now),
@@ -69,13 +70,24 @@ def watch(session: Session, conversation: Conversation, *, now: datetime, remind
     )
 
 
-def forget(session: Session, conversation: Conversation, *, now: datetime) -> None:
-    """The report was sent or cancelled: nothing to remind about."""
-    session.execute(
-        update(Timer)
-        .where(Timer.conversation_id == conversation.id, Timer.kind.in_(KINDS), Timer.fired_at.is_(None))
-        .values(fired_at=now)
+_FORGET = (
+    update(Timer)
+    .where(
+        Timer.conversation_id == bindparam("conversation"), Timer.kind.in_(KINDS), Timer.fired_at.is_(None)
     )
+    .values(fired_at=bindparam("fired_at"))
+)
+
+
+def forget(session: Session, conversation: Conversation, *, now: datetime) -> None:
+    """The report was sent or cancelled: nothing to remind about.
+
+    On the connection, as no loaded timer is changed here, so the page's other writes wait for its one
+    flush; only a draft's timers set earlier in this transaction are written first, to be found.
+    """
+    if any(isinstance(pending, Timer) for pending in session.new):
+        session.flush()
+    session.connection().execute(_FORGET, {"conversation": conversation.id, "fired_at": now})
 
 
 def fire(session: Session, timer: Timer, *, now: datetime, remind_after: timedelta) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -76,13 +77,56 @@ def conversation_for(session: Session, channel: str, address: str, now: datetime
         found = session.execute(_CONVERSATION, who).first()
     if found is not None:
         return found[0], found[1]
-    session.execute(
+    # On the connection: through the session, the insert would first flush the page's other turns.
+    session.connection().execute(
         _insert(session)(Conversation)
         .values(channel=channel, address=address, state={}, created_at=now, updated_at=now)
         .on_conflict_do_nothing(index_elements=["channel", "address"])
     )
-    conversation, earlier = session.execute(_CONVERSATION, who).one()
+    with session.no_autoflush:
+        conversation, earlier = session.execute(_CONVERSATION, who).one()
     return conversation, earlier
+
+
+# The conversations of a page's senders in one query, in one order whoever asks (see `conversation_for`).
+_CONVERSATIONS = (
+    select(Conversation, floods.EARLIER_MESSAGES)
+    .where(
+        Conversation.channel.in_(bindparam("channels", expanding=True)),
+        Conversation.address.in_(bindparam("addresses", expanding=True)),
+    )
+    .order_by(Conversation.id)
+    .with_for_update(of=Conversation)
+)
+
+
+class PageConversations:
+    """A page's conversations read in one query instead of one a turn, each with its minute count.
+
+    A sender's later message in the page counts the earlier ones handled since (`recorded`); someone
+    writing for the first time is looked up, and their conversation created, in their own turn.
+    """
+
+    def __init__(self, session: Session, people: set[tuple[str, str]], now: datetime) -> None:
+        values = {
+            "channels": sorted({channel for channel, _ in people}),
+            "addresses": sorted({address for _, address in people}),
+            "since": floods.since(now),
+        }
+        with session.no_autoflush:
+            rows = session.execute(_CONVERSATIONS, values).all()
+        self.found = {
+            (c.channel, c.address): (c, earlier) for c, earlier in rows if (c.channel, c.address) in people
+        }
+        self.recorded: Counter[tuple[str, str]] = Counter()
+
+    def of(self, session: Session, inbound: Inbound, now: datetime) -> tuple[Conversation, int]:
+        """The sender's conversation, locked, and how many messages they sent in the minute before."""
+        key = (inbound.channel, inbound.address)
+        if key not in self.found:
+            return conversation_for(session, inbound.channel, inbound.address, now)
+        conversation, earlier = self.found[key]
+        return conversation, earlier + self.recorded[key]
 
 
 def record_inbound(session: Session, conversation: Conversation, inbound: Inbound, now: datetime) -> bool:
@@ -188,16 +232,19 @@ class Engine:
         now = self.clock()
         session.info[WRITERS] = {(i.channel, i.address) for i in inbounds}
         handled: Handled | None = None
-        if len(inbounds) > 1:
+        people = PageConversations(session, session.info[WRITERS], now) if len(inbounds) > 1 else None
+        if people is not None:
             try:
                 with session.begin_nested():
-                    handled = self._turns(session, inbounds, now, within, together=True)
+                    handled = self._turns(session, inbounds, now, within, together=True, people=people)
             except Exception:
                 logger.info("a turn in a page of %d failed; taking them one by one", len(inbounds))
                 session.info.pop(QUEUED, None)
                 session.info.pop(OTHERS_QUEUED, None)
         if handled is None:
-            handled = self._turns(session, inbounds, now, within, together=False, alone_raises=alone_raises)
+            handled = self._turns(
+                session, inbounds, now, within, together=False, alone_raises=alone_raises, people=people
+            )
         session.info.pop(WRITERS, None)
         queued = session.info.pop(QUEUED, [])
         handled.handed = self._hand_over(session, queued, now)
@@ -213,6 +260,7 @@ class Engine:
         *,
         together: bool,
         alone_raises: bool = False,
+        people: PageConversations | None = None,
     ) -> Handled:
         """The turns in order until `within` is up.
 
@@ -221,6 +269,8 @@ class Engine:
         """
         handled = Handled()
         started = time.monotonic()
+        if people is not None:
+            people.recorded.clear()  # taken again after a failure: what was undone is not counted
         for inbound in inbounds:
             if within is not None and handled.results and time.monotonic() - started > within:
                 break
@@ -229,16 +279,18 @@ class Engine:
                 logger.warning("%s message with an unusable sender or id ignored", inbound.channel)
                 handled.results.append(False)
             elif together:
-                handled.results.append(self._step(session, usable, now))
+                handled.results.append(self._step(session, usable, now, people=people))
             elif alone_raises and len(inbounds) == 1:  # a failure undoes the whole transaction anyway
-                handled.results.append(self._turn(session, usable, now))
+                handled.results.append(self._turn(session, usable, now, people))
             else:
                 try:
-                    handled.results.append(self._turn(session, usable, now))
+                    handled.results.append(self._turn(session, usable, now, people))
                 except Exception as error:
                     logger.exception("%s message not handled; it will come again", inbound.channel)
                     handled.failure = error
                     break
+            if people is not None and handled.results[-1]:
+                people.recorded[(usable.channel, usable.address)] += 1
         return handled
 
     def committed(self, handled: Handled) -> None:
@@ -248,7 +300,9 @@ class Engine:
         if handled.others_queued:
             self.notify()
 
-    def _turn(self, session: Session, inbound: Inbound, now: datetime) -> bool:
+    def _turn(
+        self, session: Session, inbound: Inbound, now: datetime, people: PageConversations | None = None
+    ) -> bool:
         """One message in a savepoint: its conversation's next step, and the replies queued.
 
         When the step itself breaks, all of it is undone and the message is taken again, the person told
@@ -256,15 +310,26 @@ class Engine:
         """
         try:
             with session.begin_nested():
-                return self._step(session, inbound, now)
+                return self._step(session, inbound, now, people=people)
         except _StepFailed as failed:
             logger.exception("%s turn failed in flow %s step %s", inbound.channel, *failed.args)
         with session.begin_nested():
-            return self._step(session, inbound, now, failed=True)
+            return self._step(session, inbound, now, failed=True, people=people)
 
-    def _step(self, session: Session, inbound: Inbound, now: datetime, *, failed: bool = False) -> bool:
+    def _step(
+        self,
+        session: Session,
+        inbound: Inbound,
+        now: datetime,
+        *,
+        failed: bool = False,
+        people: PageConversations | None = None,
+    ) -> bool:
         """The turn itself; `failed` when its step broke a moment ago, and the person is to hear so."""
-        conversation, earlier = conversation_for(session, inbound.channel, inbound.address, now)
+        if people is not None:
+            conversation, earlier = people.of(session, inbound, now)
+        else:
+            conversation, earlier = conversation_for(session, inbound.channel, inbound.address, now)
         if not record_inbound(session, conversation, inbound, now):
             logger.info("%s message redelivered; already handled", inbound.channel)
             return False

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from models.db import flushing_only
 from models.tables import Conversation, InboundMessage, Report
 
 # A sender's messages since `since`, beside their conversation in the one query that reads it (see
@@ -26,11 +27,12 @@ def since(now: datetime) -> datetime:
 
 def reports_last_hour(session: Session, conversation_id: int, now: datetime) -> int:
     """Reports this sender sent in the last hour."""
-    return (
-        session.scalar(
-            select(func.count()).where(
-                Report.conversation_id == conversation_id, Report.created_at > now - timedelta(hours=1)
+    with flushing_only(session, Report):
+        return (
+            session.scalar(
+                select(func.count()).where(
+                    Report.conversation_id == conversation_id, Report.created_at > now - timedelta(hours=1)
+                )
             )
+            or 0
         )
-        or 0
-    )

@@ -122,6 +122,19 @@ def _begin_writing(conn, wait: float) -> None:  # type: ignore[no-untyped-def]
         raw.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
 
 
+@contextmanager
+def flushing_only(session: Session, *kinds: type) -> Iterator[None]:
+    """Query tables of `kinds` seeing this transaction's writes to them, without flushing all the rest.
+
+    A page of turns shares one flush; a query through the session would flush every turn's writes so
+    far first. Only when objects of these kinds wait to be written, or were changed, is it done.
+    """
+    if any(isinstance(obj, kinds) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.flush()
+    with session.no_autoflush:
+        yield
+
+
 def upgrade_schema(engine: Engine) -> None:
     """Create or upgrade the schema to the newest migration."""
     config = Config()

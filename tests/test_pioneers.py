@@ -13,6 +13,7 @@ from chat import Chat
 from sqlalchemy import select
 
 from handlers.alerts.policy import Policy
+from handlers.messages import Inbound
 from handlers.pioneers import checkins, invitations
 from handlers.schedule import due_round, fire_due_timers
 from models.base import utcnow
@@ -115,6 +116,24 @@ def test_help_lists_what_each_role_may_use(db: Database, coordinator: Chat) -> N
     english = Chat(db, channel="telegram", address="302")
     english.send("/bahasa en")
     assert "Commands you can use" in english.send("/bantuan")[0]
+
+
+def test_leaving_and_a_command_in_one_page_of_messages_know_the_pioneer_has_left(
+    db: Database, coordinator: Chat
+) -> None:
+    """A `getUpdates` answer or a webhook batch is one transaction: what changed in it counts in it."""
+    pioneer = Chat(db, channel="telegram", address="303")
+    join(pioneer, code_in(coordinator.send("/undang pelopor 35.09.21")), "Pak Budi")
+    page = [
+        Inbound("telegram", "303", f"page-{n}", text=text) for n, text in enumerate(["/keluar", "/bantuan"])
+    ]
+
+    handled = pioneer.engine.handle_many(page)
+
+    assert handled.failure is None and handled.results == [True, True]
+    for_someone_who_left = pioneer.replies()[-1]
+    assert "Perintah yang dapat Anda gunakan" in for_someone_who_left
+    assert "/checkin" not in for_someone_who_left and "/tindak KODE" not in for_someone_who_left
 
 
 def test_expired_and_guessed_codes_are_refused_and_guessing_is_throttled(db: Database) -> None:

@@ -74,6 +74,26 @@ def test_a_flood_from_one_sender_is_not_read_and_costs_nobody_else(db: Database)
     assert "Apa jenis kejadiannya?" in flooder.heard()[-1]
 
 
+def test_a_flood_in_one_page_of_messages_is_counted_the_same(db: Database) -> None:
+    """A `getUpdates` answer or a webhook batch: many messages in one transaction, the sender known."""
+    clock = Clock()
+    engine = engine_at(db, clock, sender_messages_per_minute=20)
+    flooder, neighbour = Person(engine, db, "+6281200000011"), Person(engine, db, "+6281200000012")
+    flooder.send("halo")
+    neighbour.send("halo")
+    page = [Inbound("whatsapp", flooder.address, f"page-{n}", text="halo") for n in range(59)]
+    page.insert(30, Inbound("whatsapp", neighbour.address, "page-neighbour", text="halo"))
+
+    handled = engine.handle_many(page)
+
+    assert handled.failure is None and handled.results == [True] * 60
+    flooded = flooder.heard()
+    assert len(flooded) == 21  # the one before the page, 19 in it, then the notice
+    assert "datang sangat cepat" in flooded[-1]
+    assert sum("datang sangat cepat" in text for text in flooded) == 1
+    assert len(neighbour.heard()) == 2
+
+
 def test_a_sixth_report_within_an_hour_waits_with_its_draft_kept(db: Database) -> None:
     clock = Clock()
     engine = engine_at(db, clock, sender_reports_per_hour=5)
