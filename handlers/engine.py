@@ -104,7 +104,9 @@ class PageConversations:
     """A page's conversations read in one query instead of one a turn, each with its minute count.
 
     A sender's later message in the page counts the earlier ones handled since (`recorded`); someone
-    writing for the first time is looked up, and their conversation created, in their own turn.
+    writing for the first time is looked up, and their conversation created, in their own turn. When the
+    page's turns share a savepoint, their messages' ids are written together once they are done
+    (`write`), in one statement instead of one a turn.
     """
 
     def __init__(self, session: Session, people: set[tuple[str, str]], now: datetime) -> None:
@@ -119,28 +121,87 @@ class PageConversations:
             (c.channel, c.address): (c, earlier) for c, earlier in rows if (c.channel, c.address) in people
         }
         self.recorded: Counter[tuple[str, str]] = Counter()
+        self.created: set[tuple[str, str]] = set()
+        self.unwritten: dict[tuple[str, str], dict[str, object]] | None = None
+
+    def restart(self, *, together: bool) -> None:
+        """Before the page's turns are taken (again): what an undone attempt counted or created is gone."""
+        self.recorded.clear()
+        for key in self.created:
+            del self.found[key]
+        self.created.clear()
+        self.unwritten = {} if together else None
 
     def of(self, session: Session, inbound: Inbound, now: datetime) -> tuple[Conversation, int]:
         """The sender's conversation, locked, and how many messages they sent in the minute before."""
         key = (inbound.channel, inbound.address)
-        if key not in self.found:
-            return conversation_for(session, inbound.channel, inbound.address, now)
-        conversation, earlier = self.found[key]
-        return conversation, earlier + self.recorded[key]
+        if key in self.found:
+            conversation, earlier = self.found[key]
+            return conversation, earlier + self.recorded[key]
+        conversation, earlier = conversation_for(session, inbound.channel, inbound.address, now)
+        if self.unwritten is not None:  # one savepoint for the page: undone, it is all taken again
+            self.found[key] = (conversation, earlier)
+            self.created.add(key)
+        # Otherwise each turn's savepoint may undo the conversation just created: looked up each time,
+        # its count then includes the turns' messages written one by one.
+        return conversation, earlier
+
+    def record(self, conversation: Conversation, inbound: Inbound, now: datetime) -> bool:
+        """Keep the message's id for `write`; False when the page held it already."""
+        key = (inbound.channel, inbound.external_id)
+        if self.unwritten is None or key in self.unwritten:
+            return False
+        self.unwritten[key] = _recorded_values(conversation, inbound, now)
+        return True
+
+    def write(self, session: Session) -> None:
+        """The ids of the page's messages, in one statement; one handled before undoes the page.
+
+        A redelivery is rare (a crash before Telegram was told, a webhook sent twice), so it is found
+        here rather than looked for on every page: the turns are then taken one by one, and it is skipped.
+        """
+        rows = list((self.unwritten or {}).values())
+        self.unwritten = None
+        if not rows:
+            return
+        written = session.connection().execute(_RECORDED[_insert(session)], rows).all()
+        if len(written) < len(rows):
+            raise _Redelivered(f"{len(rows) - len(written)} of a page's messages were handled before")
 
 
-def record_inbound(session: Session, conversation: Conversation, inbound: Inbound, now: datetime) -> bool:
-    """Remember the provider's message id; False when it was handled before (a redelivery)."""
-    statement = _RECORDED[_insert(session)]
-    values = {
+def _recorded_values(conversation: Conversation, inbound: Inbound, now: datetime) -> dict[str, object]:
+    return {
         "channel": inbound.channel,
         "external_id": inbound.external_id,
         "conversation_id": conversation.id,
         "kind": inbound.kind,
         "received_at": now,
     }
+
+
+def record_inbound(
+    session: Session,
+    conversation: Conversation,
+    inbound: Inbound,
+    now: datetime,
+    people: PageConversations | None = None,
+) -> bool:
+    """Remember the provider's message id; False when it was handled before (a redelivery).
+
+    In a page whose turns share a savepoint, the id is written with the others once they are done.
+    """
+    if people is not None and people.unwritten is not None:
+        return people.record(conversation, inbound, now)
     # On the connection (Core): no object is loaded or written, so the ORM would add only its cost.
-    return session.connection().execute(statement, values).first() is not None
+    statement = _RECORDED[_insert(session)]
+    return (
+        session.connection().execute(statement, _recorded_values(conversation, inbound, now)).first()
+        is not None
+    )
+
+
+class _Redelivered(Exception):
+    """A message of a page was handled before: the page is taken again one turn at a time."""
 
 
 class _StepFailed(Exception):
@@ -270,7 +331,7 @@ class Engine:
         handled = Handled()
         started = time.monotonic()
         if people is not None:
-            people.recorded.clear()  # taken again after a failure: what was undone is not counted
+            people.restart(together=together)
         for inbound in inbounds:
             if within is not None and handled.results and time.monotonic() - started > within:
                 break
@@ -291,6 +352,8 @@ class Engine:
                     break
             if people is not None and handled.results[-1]:
                 people.recorded[(usable.channel, usable.address)] += 1
+        if together and people is not None:
+            people.write(session)
         return handled
 
     def committed(self, handled: Handled) -> None:
@@ -330,7 +393,7 @@ class Engine:
             conversation, earlier = people.of(session, inbound, now)
         else:
             conversation, earlier = conversation_for(session, inbound.channel, inbound.address, now)
-        if not record_inbound(session, conversation, inbound, now):
+        if not record_inbound(session, conversation, inbound, now, people):
             logger.info("%s message redelivered; already handled", inbound.channel)
             return False
         if self._flooded(session, conversation, inbound, now, sent=earlier + 1):
@@ -382,6 +445,8 @@ class Engine:
             if message in session:  # not one from a turn whose savepoint was rolled back
                 mine.setdefault((message.channel, message.address), []).append(message)
         handed: list[OutboxMessage] = []
+        # Before the flush: the replies not written yet are not in the table, and those written are
+        # left out by id; handed over, they are inserted as being sent, without an update after.
         session.flush()  # the replies get their ids
         with session.no_autoflush:
             open_before = still_open(session, mine)
@@ -389,6 +454,8 @@ class Engine:
                 earlier = open_before.get((channel, address), [])
                 if earlier:  # their older messages go with the reply, not behind a fan-out
                     hurry(session, channel=channel, address=address, priority=REPLY)
+                    for message in messages:
+                        message.priority = min(message.priority, REPLY)
                 if (
                     not self.handoff.accepts(channel)
                     or any(m.document_id is not None for m in messages)

@@ -93,10 +93,10 @@ async def test_a_message_that_fails_comes_again_and_the_rest_are_handled(
     real = engine_module.record_inbound
     down = [True]  # the database fails this person's message until it is back
 
-    def failing(session, conversation, inbound, now):  # type: ignore[no-untyped-def]
+    def failing(session, conversation, inbound, now, people=None):  # type: ignore[no-untyped-def]
         if inbound.address.endswith(PHONE) and down[0]:
             raise OperationalError("INSERT", {}, Exception("the database went away"))
-        return real(session, conversation, inbound, now)
+        return real(session, conversation, inbound, now, people)
 
     monkeypatch.setattr(engine_module, "record_inbound", failing)
     assert inbox.handle_waiting() == 3

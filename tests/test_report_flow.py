@@ -223,6 +223,29 @@ def test_a_redelivered_message_is_handled_once(db: Database) -> None:
         assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
 
 
+def test_a_page_with_a_message_handled_before_handles_the_others_once(db: Database) -> None:
+    """The ids of a page are written together after its turns: one handled before undoes and redoes it."""
+    from handlers.messages import Inbound
+
+    engine = Chat(db).engine
+    before = Inbound("whatsapp", "+6281200000001", "SM-before", text="lapor")
+    assert engine.handle(before) is True
+    page = [
+        Inbound("whatsapp", "+6281200000002", "SM-new-1", text="lapor"),
+        before,
+        Inbound("whatsapp", "+6281200000002", "SM-new-1", text="lapor"),  # twice in one page
+        Inbound("whatsapp", "+6281200000003", "SM-new-2", text="lapor"),
+    ]
+    assert engine.handle_many(page).results == [True, False, False, True]
+    with db.transaction() as session:
+        ids = sorted(session.scalars(select(InboundMessage.external_id)))
+        replies = session.execute(select(OutboxMessage.address, func.count()).group_by(OutboxMessage.address))
+        per_person = dict(replies.all())
+    assert ids == ["SM-before", "SM-new-1", "SM-new-2"]
+    # Each asked for the category once: nobody's message was handled twice.
+    assert per_person == {"+6281200000001": 1, "+6281200000002": 1, "+6281200000003": 1}
+
+
 def test_the_draft_survives_a_restart(database_url: str) -> None:
     first = Database(database_url)
     Chat(first).say(*FULL_REPORT[:5])
