@@ -9,6 +9,7 @@ once, sending was a third of the bot's CPU time.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aiohttp
@@ -78,8 +79,12 @@ class AiohttpRequest(BaseRequest):
             for name, (filename, content, content_type) in files.items():
                 form.add_field(name, content, filename=filename, content_type=content_type)
             data: Any = form
+            headers = {"User-Agent": self.USER_AGENT}
         else:
-            data = request_data.json_parameters if request_data else None
+            # JSON, which the Bot API takes as well as a form: encoded in one call, where a form's
+            # urlencoding of each value cost more CPU time than the rest of the request.
+            data = json.dumps(request_data.parameters).encode() if request_data else None
+            headers = {"User-Agent": self.USER_AGENT, "Content-Type": "application/json"}
         pool = _given(pool_timeout, self._pool_timeout)
         connect = _given(connect_timeout, self._connect_timeout)
         timeout = aiohttp.ClientTimeout(
@@ -91,7 +96,7 @@ class AiohttpRequest(BaseRequest):
         )
         try:
             async with self._open().request(
-                method, url, data=data, headers={"User-Agent": self.USER_AGENT}, timeout=timeout
+                method, url, data=data, headers=headers, timeout=timeout
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as error:
