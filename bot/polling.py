@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
-from telegram import Bot, Update
 from telegram.error import TelegramError
 
 from bot import media, timers
@@ -24,15 +24,15 @@ RETRY_SECONDS = 3.0
 COMMIT_EVERY_SECONDS = 0.05
 
 
-async def poll(app: App, bot: Bot, stop: asyncio.Event, *, timeout: int = POLL_TIMEOUT_SECONDS) -> None:
+async def poll(
+    app: App, bot: telegram.TextBot, stop: asyncio.Event, *, timeout: int = POLL_TIMEOUT_SECONDS
+) -> None:
     """Fetch updates and hand each to the engine; a failure means the same update is fetched again."""
     offset: int | None = None
     await bot.delete_webhook()  # Telegram refuses getUpdates while a webhook is set
     while not stop.is_set():
         try:
-            updates = await bot.get_updates(
-                offset=offset, timeout=timeout, allowed_updates=telegram.ALLOWED_UPDATES
-            )
+            updates = await bot.fetch_updates(offset, timeout, telegram.ALLOWED_UPDATES)
         except TelegramError as error:
             logger.warning("getUpdates failed: %s; trying again", type(error).__name__)
             await _pause(stop, RETRY_SECONDS)
@@ -43,18 +43,24 @@ async def poll(app: App, bot: Bot, stop: asyncio.Event, *, timeout: int = POLL_T
 
 
 async def handle_page(
-    app: App, bot: Bot, updates: Sequence[Update], offset: int | None
+    app: App, bot: telegram.TextBot, updates: Sequence[Any], offset: int | None
 ) -> tuple[int | None, bool]:
     """One `getUpdates` page in few transactions, in order: the offset to confirm, and whether one failed."""
-    inbounds: list[tuple[Update, Inbound]] = []
+    inbounds: list[tuple[dict[str, Any], Inbound]] = []
+    ids: list[int] = []
     for update in updates:
+        found = telegram.update_from_json(update)
+        if found is None:
+            logger.warning("telegram update without a usable id skipped")  # cannot be confirmed
+            continue
+        ids.append(found["update_id"])
         try:
-            inbound = telegram.parse_update(update)
+            inbound = telegram.parse_update(found)
         except (AttributeError, KeyError, TypeError, ValueError):
             logger.warning("telegram update that is not one skipped")
             inbound = None
         if inbound is not None:
-            inbounds.append((update, inbound))
+            inbounds.append((found, inbound))
     try:
         fetched = [await media.fetched(inbound, app.settings, bot) for _, inbound in inbounds]
         handled = 0
@@ -67,11 +73,11 @@ async def handle_page(
         logger.exception("could not handle a page of Telegram updates; it will be fetched again")
         handled = 0
     # Confirm every update before the first one not handled; those without a message need no handling.
-    unhandled = inbounds[handled][0].update_id if handled < len(inbounds) else None
-    confirmed = [u for u in updates if unhandled is None or u.update_id < unhandled]
+    unhandled = inbounds[handled][0]["update_id"] if handled < len(inbounds) else None
+    confirmed = [i for i in ids if unhandled is None or i < unhandled]
     await asyncio.gather(*(telegram.acknowledge_button(bot, u) for u, _ in inbounds[:handled]))
     if confirmed:
-        offset = confirmed[-1].update_id + 1
+        offset = confirmed[-1] + 1
     return offset, unhandled is not None
 
 
@@ -101,7 +107,7 @@ async def engine_process(app: App) -> AsyncIterator[None]:
         await asyncio.to_thread(engine.stop)
 
 
-async def run_polling(app: App, bot: Bot, stop: asyncio.Event) -> None:
+async def run_polling(app: App, bot: telegram.TextBot, stop: asyncio.Event) -> None:
     """Poll and dispatch side by side until stopped."""
     app.loop = asyncio.get_running_loop()
     await bot.initialize()

@@ -16,11 +16,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
-from telegram import Bot
 
 from bot import bodies, delivery_reports, media, polling, timers
 from bot.app import App, warm_up
 from bot.channels import sms, telegram, whatsapp
+from bot.channels.telegram import TextBot
 from bot.inbox import Inbox, NotTaking
 from bot.logs import Outage
 from handlers import documents
@@ -40,7 +40,7 @@ HEALTH_SECONDS = 1.0
 MAX_SID = 64
 
 
-def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False) -> Starlette:
+def create_web_app(app: App, bot: TextBot | None, *, telegram_polling: bool = False) -> Starlette:
     """The Starlette application; `bot` is None when Telegram is not configured.
 
     With `telegram_polling` this process fetches Telegram updates itself (TELEGRAM_UPDATES=polling), so
@@ -62,11 +62,11 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
             return Response(status_code=403)
         try:
             update_ = telegram.update_from_json(
-                bodies.json_object(await bodies.read_limited(request, bodies.TELEGRAM_MAX_BYTES)), bot
+                bodies.json_object(await bodies.read_limited(request, bodies.TELEGRAM_MAX_BYTES))
             )
             inbound = telegram.parse_update(update_) if update_ is not None else None
         except (bodies.TooLarge, bodies.Malformed, AttributeError, KeyError, TypeError, ValueError):
-            update_ = None  # a shape python-telegram-bot takes in but Telegram never sends
+            update_ = None  # a shape Telegram never sends
         if update_ is None:
             # It can never succeed: acknowledged, so Telegram does not deliver it again and again.
             logger.warning("telegram update that is not one acknowledged and dropped")
@@ -169,7 +169,7 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
         outage.failed(error)
         return Response(status_code=503, headers={"Retry-After": "5"})
 
-    async def _poll(app: App, bot: Bot, stop: asyncio.Event) -> None:
+    async def _poll(app: App, bot: TextBot, stop: asyncio.Event) -> None:
         async with polling.engine_process(app):
             await polling.poll(app, bot, stop)
 
@@ -217,7 +217,7 @@ def create_web_app(app: App, bot: Bot | None, *, telegram_polling: bool = False)
     )
 
 
-async def register_webhook(bot: Bot, public_url: str, secret: str) -> None:
+async def register_webhook(bot: TextBot, public_url: str, secret: str) -> None:
     """Tell Telegram where to post updates; a failure is logged and the server keeps running."""
     try:
         await bot.set_webhook(

@@ -17,7 +17,6 @@ from fakes.telegram_api import FakeTelegram
 from servers import Outbox, count, free_socket, serve, url_of, wait_until
 from sqlalchemy import func, select
 from telegram import Bot
-from telegram import Update as TelegramUpdate
 from telegram.error import TimedOut
 
 from bot.app import App, build
@@ -622,11 +621,11 @@ def test_only_private_chats_start_flows_and_a_group_may_only_take_an_alert(
     bot: Bot, fake_telegram: FakeTelegram
 ) -> None:
     group = -1001234
-    pressed = TelegramUpdate.de_json(fake_telegram.callback_update(group, "menu:report"), bot)
+    pressed = fake_telegram.callback_update(group, "menu:report")
     assert parse_update(pressed) is None
-    typed = TelegramUpdate.de_json(fake_telegram.text_update(group, "lapor"), bot)
+    typed = fake_telegram.text_update(group, "lapor")
     assert parse_update(typed) is None
-    taken = parse_update(TelegramUpdate.de_json(fake_telegram.callback_update(group, "ack:LPR-7K3QX"), bot))
+    taken = parse_update(fake_telegram.callback_update(group, "ack:LPR-7K3QX"))
     assert taken is not None and (taken.address, taken.choice) == (str(group), "ack:LPR-7K3QX")
-    private = parse_update(TelegramUpdate.de_json(fake_telegram.callback_update(7001, "menu:report"), bot))
+    private = parse_update(fake_telegram.callback_update(7001, "menu:report"))
     assert private is not None and private.address == "7001"
