@@ -451,9 +451,11 @@ class Engine:
         with session.no_autoflush:
             open_before = still_open(session, mine)
             for (channel, address), messages in mine.items():
-                earlier = open_before.get((channel, address), [])
-                if earlier:  # their older messages go with the reply, not behind a fan-out
-                    hurry(session, channel=channel, address=address, priority=REPLY)
+                before = open_before.get((channel, address))
+                earlier = before.ids if before else []
+                if before and before.behind_replies:  # their older messages go with the reply, not
+                    hurry(session, channel=channel, address=address, priority=REPLY)  # behind a fan-out
+                if earlier:
                     for message in messages:
                         message.priority = min(message.priority, REPLY)
                 if (

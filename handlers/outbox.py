@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import bindparam, select, update
@@ -74,7 +75,12 @@ _HURRY = (
     )
     .values(priority=bindparam("lifted_to"))
 )
-_STILL_OPEN = select(OutboxMessage.channel, OutboxMessage.address, OutboxMessage.id).where(
+_STILL_OPEN = select(
+    OutboxMessage.channel,
+    OutboxMessage.address,
+    OutboxMessage.id,
+    (OutboxMessage.status == PENDING) & (OutboxMessage.priority > REPLY),
+).where(
     OutboxMessage.address.in_(bindparam("addresses", expanding=True)),
     OutboxMessage.status.in_((PENDING, SENDING)),
     OutboxMessage.id.not_in(bindparam("own", expanding=True)),
@@ -93,19 +99,29 @@ def hurry(session: Session, *, channel: str, address: str, priority: int) -> Non
     )
 
 
+@dataclass
+class StillOpen:
+    """A person's messages still to send or under way, and whether any of them waits behind a reply."""
+
+    ids: list[int] = field(default_factory=list)
+    behind_replies: bool = False
+
+
 def still_open(
     session: Session, queued: dict[tuple[str, str], list[OutboxMessage]]
-) -> dict[tuple[str, str], list[int]]:
+) -> dict[tuple[str, str], StillOpen]:
     """Each person's messages still to send or under way, besides those `queued` in this transaction.
 
     One query for everyone who wrote in a transaction, not one each.
     """
     own = [m.id for messages in queued.values() for m in messages if m.id is not None]
-    found: dict[tuple[str, str], list[int]] = {}
+    found: dict[tuple[str, str], StillOpen] = {}
     rows = session.connection().execute(
         _STILL_OPEN, {"addresses": list({address for _, address in queued}), "own": own}
     )
-    for channel, address, id_ in rows:
+    for channel, address, id_, below_replies in rows:
         if (channel, address) in queued:
-            found.setdefault((channel, address), []).append(id_)
+            person = found.setdefault((channel, address), StillOpen())
+            person.ids.append(id_)
+            person.behind_replies = person.behind_replies or bool(below_replies)
     return found

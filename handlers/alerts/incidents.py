@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import distinct, func, select, update
+from sqlalchemy import bindparam, case, distinct, func, select, update
 from sqlalchemy.orm import Session
 
 from config import routing
@@ -53,6 +53,16 @@ def open_incident_for(session: Session, report: Report, now: datetime) -> Incide
     ).first()
 
 
+# An incident's reports in one statement, run for every report that joins one: how many people
+# reported it, the highest level among the reports (as its place in LEVELS), and the first report's code.
+_OF_INCIDENT = Report.incident_id == bindparam("incident_id")
+_JOINED = select(
+    func.count(distinct(Report.conversation_id)),
+    func.max(case({level: place for place, level in enumerate(LEVELS)}, value=Report.level)),
+    select(Report.code).where(_OF_INCIDENT).order_by(Report.id).limit(1).scalar_subquery(),
+).where(_OF_INCIDENT)
+
+
 def on_new_report(session: Session, report: Report, *, now: datetime, policy: Policy) -> Incident:
     """Link the report to its incident and alert whoever must know, in the report's own transaction."""
     incident = open_incident_for(session, report, now)
@@ -81,17 +91,15 @@ def on_new_report(session: Session, report: Report, *, now: datetime, policy: Po
     session.flush()
     # Counted in the database: a large clash gathers hundreds of reports, and loading them all for each
     # new one made every report slower than the last.
-    joined = Report.incident_id == incident.id
-    reporters = session.scalar(select(func.count(distinct(Report.conversation_id))).where(joined)) or 0
+    reporters, highest, first_code = session.execute(_JOINED, {"incident_id": incident.id}).one()
     incident.report_count += 1
     incident.reporter_count = reporters
     incident.last_report_at = now
     # Raise from the reports' own highest level, not from the incident's already raised one, so a raise
     # for independent reporters is counted once.
-    reported = max(session.scalars(select(Report.level).where(joined).distinct()), key=LEVELS.index)
+    reported = LEVELS[highest]
     incident.level = max(incident.level, raise_for_reports(reported, reporters), key=LEVELS.index)
     incident.reach = min(incident.reach, routing.FIRST_REACH[incident.level]) if incident.reach else 0
-    first_code = session.scalars(select(Report.code).where(joined).order_by(Report.id).limit(1)).one()
     values = alert_values(report, incident.level)
     update_body = text(
         "id", "alert.update", number=str(incident.report_count), first_code=first_code, **values
