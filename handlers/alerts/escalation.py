@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from config import routing
@@ -21,14 +21,16 @@ logger = logging.getLogger(__name__)
 ESCALATE = "escalate"
 
 
+# Run for every report that alerts: built once (see handlers/engine.py).
+_PENDING = select(Timer).where(
+    Timer.incident_id == bindparam("incident_id"), Timer.kind == ESCALATE, Timer.fired_at.is_(None)
+)
+
+
 def schedule_escalation(session: Session, incident: Incident, now: datetime, policy: Policy) -> None:
     """Set the timer that climbs the alert a level if nobody acknowledges in time."""
     due = now + policy.timeout(incident.level)
-    pending = session.scalars(
-        select(Timer).where(
-            Timer.incident_id == incident.id, Timer.kind == ESCALATE, Timer.fired_at.is_(None)
-        )
-    ).all()
+    pending = session.scalars(_PENDING, {"incident_id": incident.id}).all()
     if pending and min(t.due_at for t in pending) <= due:
         return
     for timer in pending:

@@ -34,23 +34,40 @@ from models.tables import (
 logger = logging.getLogger(__name__)
 
 
+# The statements every finished report runs, built once with parameters: building a statement and its
+# cache key costs about as much as running it (see handlers/engine.py).
+_OPEN_INCIDENT = (
+    select(Incident)
+    .where(
+        Incident.district_code == bindparam("district"),
+        Incident.category == bindparam("category"),
+        Incident.last_report_at >= bindparam("since"),
+    )
+    .order_by(Incident.id.desc())
+    .limit(1)
+    .with_for_update()
+)
+_ALERTED_CONTACTS = (
+    select(Contact)
+    .join(Recipient, Recipient.contact_id == Contact.id)
+    .where(Recipient.incident_id == bindparam("incident_id"), Contact.active.is_(True))
+    .order_by(Recipient.id)
+)
+_ALERTED_COUNT = select(func.count(distinct(OutboxMessage.contact_id))).where(
+    OutboxMessage.incident_id == bindparam("incident_id"),
+    OutboxMessage.contact_id.is_not(None),
+    OutboxMessage.status != FAILED,
+)
+
+
 def open_incident_for(session: Session, report: Report, now: datetime) -> Incident | None:
     """The incident this report belongs to: same kecamatan and category within the last hours."""
     district = district_of(report.region_code)
     if district is None:
         return None  # a report placed only at regency level is too coarse to link
     since = now - timedelta(hours=routing.INCIDENT_WINDOW_HOURS)
-    return session.scalars(
-        select(Incident)
-        .where(
-            Incident.district_code == district,
-            Incident.category == report.category,
-            Incident.last_report_at >= since,
-        )
-        .order_by(Incident.id.desc())
-        .limit(1)
-        .with_for_update()
-    ).first()
+    found = {"district": district, "category": report.category, "since": since}
+    return session.scalars(_OPEN_INCIDENT, found).first()
 
 
 # An incident's reports in one statement, run for every report that joins one: how many people
@@ -145,12 +162,7 @@ def update_alerted(
     The contacts are read in one query: one lookup each was a query per pioneer alerted, for every
     report that joined.
     """
-    alerted = session.scalars(
-        select(Contact)
-        .join(Recipient, Recipient.contact_id == Contact.id)
-        .where(Recipient.incident_id == incident.id, Contact.active.is_(True))
-        .order_by(Recipient.id)
-    ).all()
+    alerted = session.scalars(_ALERTED_CONTACTS, {"incident_id": incident.id}).all()
     for contact in alerted:
         send_to_contact(
             session,
@@ -167,17 +179,7 @@ def update_alerted(
 
 def alerted_count(session: Session, incident: Incident) -> int:
     """Contacts an alert about the incident is on its way to; none means nobody registered can be reached."""
-    return len(
-        set(
-            session.scalars(
-                select(OutboxMessage.contact_id).where(
-                    OutboxMessage.incident_id == incident.id,
-                    OutboxMessage.contact_id.is_not(None),
-                    OutboxMessage.status != FAILED,
-                )
-            )
-        )
-    )
+    return session.scalar(_ALERTED_COUNT, {"incident_id": incident.id}) or 0
 
 
 @dataclass(frozen=True)

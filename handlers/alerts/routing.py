@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from config import routing
@@ -16,13 +16,17 @@ from models.tables import Contact
 CHUNK = 500
 
 
+# Run for every report: built once (see handlers/engine.py).
+_IN_REGIONS = (
+    select(Contact)
+    .where(Contact.active.is_(True), Contact.region_code.in_(bindparam("regions", expanding=True)))
+    .order_by(Contact.id)
+)
+
+
 def contacts_in_reach(session: Session, region_code: str, reach: int, level: str) -> list[Contact]:
     """Active contacts whose region contains the report's, down to the reach; coordinators when urgent."""
-    candidates = session.scalars(
-        select(Contact)
-        .where(Contact.active.is_(True), Contact.region_code.in_(ancestors(region_code)))
-        .order_by(Contact.id)
-    )
+    candidates = session.scalars(_IN_REGIONS, {"regions": list(ancestors(region_code))})
     chosen = []
     for contact in candidates:
         if contact.role == routing.COORDINATOR:
