@@ -1,6 +1,6 @@
 """Inbound, side by side: N citizens report at once, through ours and through the conventional bot.
 
-    python bench/inbound.py [--citizens 40] [--flood]
+    python bench/inbound.py [--citizens 40] [--flood] [--runs N]
                             [--only ours-sqlite,ours-sqlite-2p,ours-postgres,ours-postgres-2p,conventional]
                             [--postgres "host=127.0.0.1 dbname=test user=postgres"] [--json FILE]
 
@@ -14,7 +14,9 @@ fake's own, and the time the host took the machine's cores away (steal: on a sha
 much of it are not comparable). Our send limits are lifted (as the conventional bot has none) unless
 --flood, where the fake enforces Telegram's flood control (429 above 30 a second overall, 3 a second
 to one chat) and our limits are the defaults; it then also counts the conversations each bot
-completed.
+completed. With --runs N every contender runs N times, one after the other in each round, and each
+figure is the median of its runs; the ratio is the median of the rounds' own ratios, since this shared
+host's speed moves from one minute to the next.
 """
 
 from __future__ import annotations
@@ -225,13 +227,68 @@ def main() -> None:
         "--postgres",
         default=os.environ.get("TEST_POSTGRES", "host=127.0.0.1 port=5432 dbname=test user=postgres"),
     )
+    parser.add_argument("--runs", type=int, default=1, help="rounds of every contender; medians are shown")
     parser.add_argument("--json", default="")
     parser.add_argument("--wrap", default="", help="put before each bot, e.g. 'py-spy record -o F --'")
     args = parser.parse_args()
-    rows = []
+    rounds: list[list[dict[str, Any]]] = []
     with tempfile.TemporaryDirectory() as workdir:
-        for contender in args.only.split(","):
-            rows.append(run(contender, args.citizens, args.flood, args.postgres, Path(workdir), args.wrap))
+        for _ in range(args.runs):
+            contenders = args.only.split(",")
+            rounds.append(
+                [
+                    run(c, args.citizens, args.flood, args.postgres, Path(workdir), args.wrap)
+                    for c in contenders
+                ]
+            )
+    for number, rows in enumerate(rounds, 1):
+        if args.runs > 1:
+            print(f"round {number}")
+        print_table(rows)
+    summary = [medians([rows[i] for rows in rounds], rounds) for i in range(len(rounds[0]))]
+    if args.runs > 1:
+        print(f"medians of {args.runs} rounds")
+        print_table(summary)
+    for r in summary:
+        if r.get("ratio") is not None:
+            low, high = r["ratio_range"]
+            spread = f" (rounds {low:.2f} to {high:.2f})" if args.runs > 1 else ""
+            print(f"{r['contender']}: {r['ratio']:.2f}x the conventional bot's updates a second{spread}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2))
+
+
+FIGURES = (
+    "updates_per_second",
+    "p50_ms",
+    "p95_ms",
+    "cpu_ms_per_update",
+    "fake_cpu_ms_per_update",
+    "steal_seconds",
+)
+
+
+def medians(runs: list[dict[str, Any]], rounds: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """One contender's runs as one row: the median of each figure, the fewest conversations completed, and
+    its ratio to the conventional bot in the same round (the median, and the lowest and highest)."""
+    row = dict(runs[0])
+    for name in FIGURES:
+        values = [r[name] for r in runs if r.get(name) is not None]
+        row[name] = statistics.median(values) if values else None
+    row["completed"] = min(r["completed"] for r in runs)
+    ratios = []
+    for rows in rounds:
+        conventional = next((r for r in rows if r["contender"] == "conventional"), None)
+        mine = next(r for r in rows if r["contender"] == row["contender"])
+        if conventional and conventional["updates_per_second"] and mine is not conventional:
+            ratios.append(mine["updates_per_second"] / conventional["updates_per_second"])
+    row["ratio"] = statistics.median(ratios) if ratios else None
+    row["ratio_range"] = [min(ratios), max(ratios)] if ratios else None
+    row["runs"] = runs if len(runs) > 1 else None
+    return row
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
     row = "{:16} {:>6} {:>8} {:>8} {:>8} {:>10} {:>11} {:>7}"
     heads = ("contender", "done", "upd/s", "p50 ms", "p95 ms", "cpu ms/upd", "fake ms/upd", "steal s")
     print(row.format(*heads))
@@ -243,14 +300,6 @@ def main() -> None:
         fake = f"{r['fake_cpu_ms_per_update']:.1f}" if r.get("fake_cpu_ms_per_update") else "-"
         steal = f"{r['steal_seconds']:.1f}" if r.get("steal_seconds") is not None else "-"
         print(row.format(r["contender"], done, f"{r['updates_per_second']:.1f}", p50, p95, cpu, fake, steal))
-    conventional = next((r for r in rows if r["contender"] == "conventional"), None)
-    if conventional and conventional["updates_per_second"]:
-        for r in rows:
-            if r is not conventional:
-                ratio = r["updates_per_second"] / conventional["updates_per_second"]
-                print(f"{r['contender']}: {ratio:.2f}x the conventional bot's updates a second")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":
