@@ -447,7 +447,6 @@ class Engine:
         handed: list[OutboxMessage] = []
         # Before the flush: the replies not written yet are not in the table, and those written are
         # left out by id; handed over, they are inserted as being sent, without an update after.
-        session.flush()  # the replies get their ids
         with session.no_autoflush:
             open_before = still_open(session, mine)
             for (channel, address), messages in mine.items():
