@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from models.db import dialect_insert
 from models.tables import EarlyDeliveryReport, OutboxMessage
 
 # A report for an id no message of ours ever gets (another app on the same Twilio account) is dropped.
@@ -22,9 +21,8 @@ def record(session: Session, provider_id: str, value: str, now: datetime) -> boo
     )
     if result.rowcount:  # type: ignore[attr-defined]
         return True
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
-        insert(EarlyDeliveryReport)
+        dialect_insert(session)(EarlyDeliveryReport)
         .values(provider_id=provider_id, state=value, received_at=now)
         .on_conflict_do_update(index_elements=["provider_id"], set_={"state": value, "received_at": now})
     )

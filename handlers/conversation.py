@@ -14,7 +14,7 @@ from config.catalog import sms_form, text
 from handlers.alerts.policy import Policy
 from handlers.matching import pick, pick_many
 from handlers.messages import Choice, Inbound, Reply
-from models.db import flushing_only
+from models.db import changed, flushing_only
 from models.tables import Contact, Conversation
 
 # What a step's answer function returns to stay on the same question (after it gave a hint).
@@ -35,6 +35,9 @@ class Turn:
     offered: list[Choice] = field(default_factory=list)
     policy: Policy = field(default_factory=Policy)
     _contact: list[Contact | None] = field(default_factory=list, repr=False)
+    # The active contacts among a page's senders, read together (`PageConversations`); None for a message
+    # alone. Once a contact is written in the transaction, each turn looks its own up again.
+    page_contacts: Callable[[], dict[tuple[str, str], Contact]] | None = field(default=None, repr=False)
 
     @property
     def contact(self) -> Contact | None:
@@ -42,7 +45,9 @@ class Turn:
         if not self._contact:
             column = Contact.address_on(self.inbound.channel)
             found = None
-            if column is not None:
+            if self.page_contacts is not None and not changed(self.session, Contact):
+                found = self.page_contacts().get((self.inbound.channel, self.inbound.address))
+            elif column is not None:
                 with flushing_only(self.session, Contact):
                     found = self.session.scalar(
                         select(Contact).where(column == self.inbound.address, Contact.active.is_(True))

@@ -43,25 +43,34 @@ _MOVE = (
 )
 
 
-def watch(session: Session, conversation: Conversation, *, now: datetime, remind_after: timedelta) -> None:
+def watch(
+    session: Session,
+    conversation: Conversation,
+    *,
+    now: datetime,
+    remind_after: timedelta,
+    fresh: bool = False,
+) -> None:
     """When a report begins, or goes on after its reminder: the reminder and the deletion count from now.
 
     Not on every answer: a timer that comes due after the person wrote again is set again from their
-    last message (`fire`), which costs one statement a timer instead of one on every answer.
+    last message (`fire`), which costs one statement a timer instead of one on every answer. `fresh`: the
+    conversation was created in this transaction, so it has no timers to move.
     """
-    moved = session.connection().execute(
-        _MOVE,
-        {
-            "conversation": conversation.id,
-            "remind_at": now + remind_after,
-            "expire_at": now + KEEP_FOR,
-            "moved_at": now,
-        },
-    )
-    if moved.rowcount == len(KINDS):
-        return
-    if moved.rowcount:  # one of them fired already (the reminder): none of the old pair is kept
-        forget(session, conversation, now=now)
+    if not fresh:
+        moved = session.connection().execute(
+            _MOVE,
+            {
+                "conversation": conversation.id,
+                "remind_at": now + remind_after,
+                "expire_at": now + KEEP_FOR,
+                "moved_at": now,
+            },
+        )
+        if moved.rowcount == len(KINDS):
+            return
+        if moved.rowcount:  # one of them fired already (the reminder): none of the old pair is kept
+            forget(session, conversation, now=now)
     session.add_all(
         [
             Timer(kind=REMIND, conversation_id=conversation.id, due_at=now + remind_after, created_at=now),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -26,8 +26,8 @@ from handlers.messages import Inbound, Reply, acceptable
 from handlers.outbox import OTHERS_QUEUED, QUEUED, REPLY, WRITERS, enqueue, hurry, still_open
 from handlers.pioneers import checkins, invitations, tasks
 from models.base import utcnow
-from models.db import Database
-from models.tables import SENDING, Conversation, InboundMessage, OutboxMessage
+from models.db import Database, dialect_insert, flushing_only
+from models.tables import SENDING, Contact, Conversation, InboundMessage, OutboxMessage
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +45,6 @@ FLOWS: dict[str, Flow] = {
         privacy.ERASE_FLOW,
     )
 }
-
-
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    """The dialect's INSERT, which knows ON CONFLICT DO NOTHING on both SQLite and PostgreSQL."""
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 # The statements of every turn are built once, with parameters: on SQLite, building a statement and its
@@ -79,7 +74,7 @@ def conversation_for(session: Session, channel: str, address: str, now: datetime
         return found[0], found[1]
     # On the connection: through the session, the insert would first flush the page's other turns.
     session.connection().execute(
-        _insert(session)(Conversation)
+        dialect_insert(session)(Conversation)
         .values(channel=channel, address=address, state={}, created_at=now, updated_at=now)
         .on_conflict_do_nothing(index_elements=["channel", "address"])
     )
@@ -103,13 +98,43 @@ _CONVERSATIONS = (
 class PageConversations:
     """A page's conversations read in one query instead of one a turn, each with its minute count.
 
-    A sender's later message in the page counts the earlier ones handled since (`recorded`); someone
-    writing for the first time is looked up, and their conversation created, in their own turn. When the
-    page's turns share a savepoint, their messages' ids are written together once they are done
-    (`write`), in one statement instead of one a turn.
+    Those writing for the first time get theirs created together first, in one statement, outside the
+    page's savepoint: should the page be taken again, they are there. A sender's later message in the
+    page counts the earlier ones handled since (`recorded`). When the page's turns share a savepoint,
+    their messages' ids are written together once they are done (`write`), in one statement instead of
+    one a turn.
     """
 
     def __init__(self, session: Session, people: set[tuple[str, str]], now: datetime) -> None:
+        self.found = self._read(session, people, now)
+        # Created in this transaction: they have no timers, no reports, nothing to look up yet.
+        self.new = people - self.found.keys()
+        if self.new:
+            session.connection().execute(
+                dialect_insert(session)(Conversation).on_conflict_do_nothing(
+                    index_elements=["channel", "address"]
+                ),
+                [
+                    {
+                        "channel": channel,
+                        "address": address,
+                        "state": {},
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for channel, address in sorted(self.new)
+                ],
+            )
+            self.found |= self._read(session, self.new, now)
+        self._session, self._people = session, people
+        self._contacts: dict[tuple[str, str], Contact] | None = None
+        self.recorded: Counter[tuple[str, str]] = Counter()
+        self.unwritten: dict[tuple[str, str], dict[str, object]] | None = None
+
+    @staticmethod
+    def _read(
+        session: Session, people: set[tuple[str, str]], now: datetime
+    ) -> dict[tuple[str, str], tuple[Conversation, int]]:
         values = {
             "channels": sorted({channel for channel, _ in people}),
             "addresses": sorted({address for _, address in people}),
@@ -117,19 +142,19 @@ class PageConversations:
         }
         with session.no_autoflush:
             rows = session.execute(_CONVERSATIONS, values).all()
-        self.found = {
+        return {
             (c.channel, c.address): (c, earlier) for c, earlier in rows if (c.channel, c.address) in people
         }
-        self.recorded: Counter[tuple[str, str]] = Counter()
-        self.created: set[tuple[str, str]] = set()
-        self.unwritten: dict[tuple[str, str], dict[str, object]] | None = None
+
+    def contacts(self) -> dict[tuple[str, str], Contact]:
+        """The active contacts among the page's senders, read the first time a turn asks."""
+        if self._contacts is None:
+            self._contacts = _active_contacts(self._session, self._people)
+        return self._contacts
 
     def restart(self, *, together: bool) -> None:
-        """Before the page's turns are taken (again): what an undone attempt counted or created is gone."""
+        """Before the page's turns are taken (again): what an undone attempt counted is gone."""
         self.recorded.clear()
-        for key in self.created:
-            del self.found[key]
-        self.created.clear()
         self.unwritten = {} if together else None
 
     def of(self, session: Session, inbound: Inbound, now: datetime) -> tuple[Conversation, int]:
@@ -138,13 +163,13 @@ class PageConversations:
         if key in self.found:
             conversation, earlier = self.found[key]
             return conversation, earlier + self.recorded[key]
-        conversation, earlier = conversation_for(session, inbound.channel, inbound.address, now)
-        if self.unwritten is not None:  # one savepoint for the page: undone, it is all taken again
-            self.found[key] = (conversation, earlier)
-            self.created.add(key)
-        # Otherwise each turn's savepoint may undo the conversation just created: looked up each time,
-        # its count then includes the turns' messages written one by one.
-        return conversation, earlier
+        # Not in the page it was made for (a caller's mistake): looked up as a single message's would be.
+        return conversation_for(session, inbound.channel, inbound.address, now)
+
+    def first_contact(self, inbound: Inbound) -> bool:
+        """The sender's conversation was created for this page, and this is their first turn in it."""
+        key = (inbound.channel, inbound.address)
+        return key in self.new and not self.recorded[key]
 
     def record(self, conversation: Conversation, inbound: Inbound, now: datetime) -> bool:
         """Keep the message's id for `write`; False when the page held it already."""
@@ -164,9 +189,29 @@ class PageConversations:
         self.unwritten = None
         if not rows:
             return
-        written = session.connection().execute(_RECORDED[_insert(session)], rows).all()
+        written = session.connection().execute(_RECORDED[dialect_insert(session)], rows).all()
         if len(written) < len(rows):
             raise _Redelivered(f"{len(rows) - len(written)} of a page's messages were handled before")
+
+
+def _active_contacts(session: Session, people: set[tuple[str, str]]) -> dict[tuple[str, str], Contact]:
+    """The active contacts among the senders, by address: one query for a page instead of one a turn."""
+    by_channel: dict[str, list[str]] = {}
+    for channel, address in people:
+        if Contact.address_on(channel) is not None:
+            by_channel.setdefault(channel, []).append(address)
+    if not by_channel:
+        return {}
+    on_any = or_(*(Contact.address_on(channel).in_(sorted(a)) for channel, a in by_channel.items()))
+    with flushing_only(session, Contact):
+        found = session.scalars(select(Contact).where(on_any, Contact.active.is_(True)).order_by(Contact.id))
+    contacts: dict[tuple[str, str], Contact] = {}
+    for contact in found:
+        for channel in by_channel:
+            address = getattr(contact, Contact.address_on(channel).key)
+            if (channel, address) in people:
+                contacts.setdefault((channel, address), contact)
+    return contacts
 
 
 def _recorded_values(conversation: Conversation, inbound: Inbound, now: datetime) -> dict[str, object]:
@@ -193,7 +238,7 @@ def record_inbound(
     if people is not None and people.unwritten is not None:
         return people.record(conversation, inbound, now)
     # On the connection (Core): no object is loaded or written, so the ORM would add only its cost.
-    statement = _RECORDED[_insert(session)]
+    statement = _RECORDED[dialect_insert(session)]
     return (
         session.connection().execute(statement, _recorded_values(conversation, inbound, now)).first()
         is not None
@@ -293,7 +338,10 @@ class Engine:
         now = self.clock()
         session.info[WRITERS] = {(i.channel, i.address) for i in inbounds}
         handled: Handled | None = None
-        people = PageConversations(session, session.info[WRITERS], now) if len(inbounds) > 1 else None
+        people = None
+        if len(inbounds) > 1:  # only real senders get a conversation (`acceptable`), as in their own turn
+            senders = {(i.channel, i.address) for i in inbounds if acceptable(i) is not None}
+            people = PageConversations(session, senders, now)
         if people is not None:
             try:
                 with session.begin_nested():
@@ -400,7 +448,13 @@ class Engine:
             return True
         was_reporting = conversation.flow == report.FLOW.name
         turn = Turn(
-            session, conversation, inbound, now, state=dict(conversation.state or {}), policy=self.policy
+            session,
+            conversation,
+            inbound,
+            now,
+            state=dict(conversation.state or {}),
+            policy=self.policy,
+            page_contacts=people.contacts if people is not None else None,
         )
         reminded = turn.state.pop(drafts.REMINDED, None)
         if failed:
@@ -417,7 +471,13 @@ class Engine:
         keep(turn)
         if conversation.flow == report.FLOW.name:
             if reminded or not was_reporting:
-                drafts.watch(session, conversation, now=now, remind_after=self.policy.draft_reminder)
+                drafts.watch(
+                    session,
+                    conversation,
+                    now=now,
+                    remind_after=self.policy.draft_reminder,
+                    fresh=people is not None and people.first_contact(inbound),
+                )
         elif was_reporting:
             drafts.forget(session, conversation, now=now)
         if turn.replies and self.handoff is None:  # with a handoff, `_hand_over` sees to it

@@ -25,14 +25,14 @@ def since(now: datetime) -> datetime:
     return now - timedelta(minutes=1)
 
 
+# Run for every report sent: built once (see handlers/engine.py).
+_REPORTS_SINCE = select(func.count()).where(
+    Report.conversation_id == bindparam("conversation_id"), Report.created_at > bindparam("since")
+)
+
+
 def reports_last_hour(session: Session, conversation_id: int, now: datetime) -> int:
     """Reports this sender sent in the last hour."""
+    values = {"conversation_id": conversation_id, "since": now - timedelta(hours=1)}
     with flushing_only(session, Report):
-        return (
-            session.scalar(
-                select(func.count()).where(
-                    Report.conversation_id == conversation_id, Report.created_at > now - timedelta(hours=1)
-                )
-            )
-            or 0
-        )
+        return session.scalar(_REPORTS_SINCE, values) or 0

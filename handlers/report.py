@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from handlers import documents, floods, lexicon, locations, places, severity, story
 from handlers.alerts import incidents
@@ -15,7 +16,8 @@ from handlers.alerts.wording import masked
 from handlers.codes import new_code
 from handlers.conversation import CANCEL, FINISH, STAY, Flow, Step, Turn, choices_of, value_of
 from handlers.messages import Choice
-from models.tables import ACKNOWLEDGED, Report
+from models.db import dialect_insert
+from models.tables import ACKNOWLEDGED, Incident, Report
 
 logger = logging.getLogger(__name__)
 
@@ -621,8 +623,19 @@ def start_from_story(turn: Turn, story: dict[str, object]) -> None:
     FLOW.step(first).ask(turn)
 
 
-def create_report(turn: Turn) -> Report:
-    """Writes the report, with its level and a code no other report has, in the turn's transaction."""
+# A new report, unless its code is taken: then nothing is written and none comes back, and another code
+# is drawn. Without a savepoint, which would write the page's other turns first (see handlers/engine.py).
+_NEW_REPORT = {
+    insert: insert(Report).on_conflict_do_nothing(index_elements=["code"]).returning(Report)
+    for insert in (pg_insert, sqlite_insert)
+}
+
+
+def create_report(turn: Turn, incident: Incident | None = None) -> Report:
+    """Writes the report, with its level and a code no other report has, in the turn's transaction.
+
+    `incident`: the open one it joins, found beforehand, so the report is written linked to it.
+    """
     s = turn.state
     assessed = severity.assess(
         danger_signs=s.get("danger", []),
@@ -631,36 +644,35 @@ def create_report(turn: Turn) -> Report:
         description=s["description"],
         occurred=s["occurred"] if s.get("occurred_own", True) else "",
     )
+    values = {
+        "conversation_id": turn.conversation.id,
+        "incident_id": incident.id if incident is not None else None,
+        "category": s["category"],
+        "region_code": s["region_code"],
+        "latitude": s.get("latitude"),
+        "longitude": s.get("longitude"),
+        "occurred": s["occurred"],
+        "description": s["description"],
+        "masked_description": masked(s["description"]),
+        "people": s["people"],
+        "danger_signs": list(s.get("danger", [])),
+        "vulnerable_groups": list(s.get("vulnerable", [])),
+        "photo_ref": s.get("photo"),
+        "media": list(s.get("media", [])),
+        "anonymous": s["contact"] != "direct",
+        "may_contact": s["contact"] != "anonymous",
+        "level": assessed.level,
+        "level_reasons": list(assessed.reasons),
+        "created_at": turn.now,
+        "status_changed_at": turn.now,
+    }
+    statement = _NEW_REPORT[dialect_insert(turn.session)]
     for _attempt in range(10):
-        report = Report(
-            code=new_code(),
-            conversation_id=turn.conversation.id,
-            category=s["category"],
-            region_code=s["region_code"],
-            latitude=s.get("latitude"),
-            longitude=s.get("longitude"),
-            occurred=s["occurred"],
-            description=s["description"],
-            masked_description=masked(s["description"]),
-            people=s["people"],
-            danger_signs=list(s.get("danger", [])),
-            vulnerable_groups=list(s.get("vulnerable", [])),
-            photo_ref=s.get("photo"),
-            media=list(s.get("media", [])),
-            anonymous=s["contact"] != "direct",
-            may_contact=s["contact"] != "anonymous",
-            level=assessed.level,
-            level_reasons=list(assessed.reasons),
-            created_at=turn.now,
-            status_changed_at=turn.now,
-        )
-        try:
-            with turn.session.begin_nested():
-                turn.session.add(report)
-        except IntegrityError:
-            continue  # the same code was drawn twice; draw again
-        logger.info("report %s created, level %s", report.code, report.level)
-        return report
+        with turn.session.no_autoflush:
+            report = turn.session.scalars(statement, [{**values, "code": new_code()}]).first()
+        if report is not None:
+            logger.info("report %s created, level %s", report.code, report.level)
+            return report
     raise RuntimeError("could not draw a free report code in 10 tries")
 
 
@@ -676,8 +688,11 @@ def too_many_reports(turn: Turn) -> bool:
 
 def finish_report(turn: Turn) -> Report:
     """Saves the report and gives the reporter its code and what happens next."""
-    report = create_report(turn)
-    incident = incidents.on_new_report(turn.session, report, now=turn.now, policy=turn.policy)
+    joining = incidents.open_incident_for(
+        turn.session, turn.state["region_code"], turn.state["category"], now=turn.now
+    )
+    report = create_report(turn, joining)
+    incident = incidents.on_new_report(turn.session, report, joining, now=turn.now, policy=turn.policy)
     # Say it was passed on only if someone got it.
     alerted = incidents.alerted_count(turn.session, incident) > 0
     turn.say("report.done" if alerted else "report.done_unrouted", code=report.code)

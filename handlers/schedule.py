@@ -14,8 +14,6 @@ from datetime import datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from config.settings import JAKARTA
@@ -24,7 +22,7 @@ from handlers.alerts import escalation
 from handlers.alerts.policy import Policy
 from handlers.coordinators import broadcast
 from handlers.pioneers import checkins, tasks
-from models.db import Database
+from models.db import Database, dialect_insert
 from models.tables import Schedule, Timer
 
 logger = logging.getLogger(__name__)
@@ -77,17 +75,13 @@ def fire_due_timers(db: Database, *, now: datetime, policy: Policy, limit: int =
     return fired
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def due_round(session: Session, name: str, cron: str, now: datetime) -> datetime | None:
     """Claim the schedule's newest round due by now, once; None when there is none to run.
 
     The first time a schedule is seen it starts counting from now: a fresh install sends nothing at once.
     """
     session.execute(
-        _insert(session)(Schedule)
+        dialect_insert(session)(Schedule)
         .values(name=name, last_due_at=now)
         .on_conflict_do_nothing(index_elements=["name"])
     )

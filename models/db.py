@@ -12,6 +12,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -133,6 +135,28 @@ def flushing_only(session: Session, *kinds: type) -> Iterator[None]:
         session.flush()
     with session.no_autoflush:
         yield
+
+
+def dialect_insert(session: Session):  # type: ignore[no-untyped-def]
+    """The dialect's INSERT, which knows ON CONFLICT on both SQLite and PostgreSQL."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+# Where a session notes the kinds of objects it has flushed (`changed`).
+WRITTEN = "written_kinds"
+
+
+@event.listens_for(Session, "before_flush")
+def _note_written(session: Session, flush_context: object, instances: object) -> None:
+    written = session.info.setdefault(WRITTEN, set())
+    written.update(type(obj) for obj in (*session.new, *session.dirty, *session.deleted))
+
+
+def changed(session: Session, kind: type) -> bool:
+    """Whether objects of `kind` were written in this session, or wait to be: read before, they may differ."""
+    return kind in session.info.get(WRITTEN, ()) or any(
+        isinstance(obj, kind) for obj in (*session.new, *session.dirty, *session.deleted)
+    )
 
 
 def upgrade_schema(engine: Engine) -> None:

@@ -136,6 +136,37 @@ def test_leaving_and_a_command_in_one_page_of_messages_know_the_pioneer_has_left
     assert "/checkin" not in for_someone_who_left and "/tindak KODE" not in for_someone_who_left
 
 
+def test_joining_and_a_command_in_one_page_of_messages_know_the_new_pioneer(
+    db: Database, coordinator: Chat
+) -> None:
+    """The page's contacts are read once; a contact written in the page is looked up again after it."""
+    code = code_in(coordinator.send("/undang pelopor 35.09.21"))
+    citizen = Chat(db, channel="telegram", address="305")
+    texts = [f"/daftar {code}", "Pak Budi", "ya", "/bantuan"]
+    page = [Inbound("telegram", "305", f"join-{n}", text=text) for n, text in enumerate(texts)]
+    page.insert(2, Inbound("telegram", "306", "someone-else", text="/bantuan"))
+
+    handled = citizen.engine.handle_many(page)
+
+    assert handled.failure is None and handled.results == [True] * 5
+    assert "/checkin" in citizen.replies()[-1]  # a pioneer now, in the same page
+    assert "/checkin" not in Chat(db, channel="telegram", address="306").replies()[-1]
+
+
+def test_a_pioneer_writing_first_among_citizens_in_one_page_is_known(db: Database, coordinator: Chat) -> None:
+    pioneer = Chat(db, channel="telegram", address="307")
+    join(pioneer, code_in(coordinator.send("/undang pelopor 35.09.21")), "Pak Budi")
+    page = [
+        Inbound("telegram", address, f"first-{address}", text="/bantuan") for address in ("308", "307", "309")
+    ]
+
+    handled = pioneer.engine.handle_many(page)
+
+    assert handled.failure is None and handled.results == [True] * 3
+    assert "/checkin" in pioneer.replies()[-1]
+    assert "/checkin" not in Chat(db, channel="telegram", address="309").replies()[-1]
+
+
 def test_expired_and_guessed_codes_are_refused_and_guessing_is_throttled(db: Database) -> None:
     stale = invite(db, "pelopor", "35.09.21", ttl_hours=-1)
     guesser = Chat(db, channel="telegram", address="666")

@@ -395,3 +395,47 @@ def test_several_danger_signs_typed_in_one_answer_are_all_kept(
     assert "kelompok rentan" in chat.send(typed)[-1]
     chat.say(*FULL_REPORT[8:])
     assert chat.reports()[0].danger_signs == stored
+
+
+@pytest.mark.parametrize("in_one_page", [False, True])
+def test_a_report_code_drawn_twice_is_drawn_again(
+    db: Database, monkeypatch: pytest.MonkeyPatch, in_one_page: bool
+) -> None:
+    """Codes are random and short enough to read out: the database refuses a repeat, and another is drawn."""
+    from handlers import report
+    from handlers.messages import Inbound
+
+    drawn = iter(["LPR-AAAAA", "LPR-AAAAA", "LPR-CCCCC"])
+    monkeypatch.setattr(report, "new_code", lambda: next(drawn))
+    first, second = Chat(db, address="+6281200000021"), Chat(db, address="+6281200000022")
+    first.say(*FULL_REPORT[:-1])
+    second.say(*FULL_REPORT[:-1])
+    if in_one_page:
+        page = [
+            Inbound("console", chat.address, f"send-{chat.address}", text="kirim") for chat in (first, second)
+        ]
+        assert first.engine.handle_many(page).results == [True, True]
+        told = first.replies(), second.replies()
+    else:
+        told = first.send("kirim"), second.send("kirim")
+
+    assert [r.code for r in first.reports()] == ["LPR-AAAAA", "LPR-CCCCC"]
+    assert "LPR-AAAAA" in told[0][-1]
+    assert "LPR-CCCCC" in told[1][-1]
+
+
+def test_a_page_with_a_sender_that_cannot_be_real_handles_the_others(db: Database) -> None:
+    """Conversations are created for a page's new senders together: only for those whose message is taken."""
+    from handlers.messages import Inbound
+
+    engine = Chat(db).engine
+    page = [
+        Inbound("whatsapp", "+6281200000031", "SM-real-1", text="lapor"),
+        Inbound("whatsapp", "x" * 500, "SM-too-long", text="lapor"),
+        Inbound("whatsapp", "+6281200000032", "SM-real-2", text="lapor"),
+    ]
+
+    assert engine.handle_many(page).results == [True, False, True]
+    with db.transaction() as session:
+        addresses = sorted(session.scalars(select(Conversation.address)))
+    assert addresses == ["+6281200000031", "+6281200000032"]

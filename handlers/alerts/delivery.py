@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from config import routing
@@ -17,6 +17,7 @@ from handlers.messages import Choice, Reply
 from handlers.outbox import ALERT, enqueue
 from handlers.outbox import URGENT as URGENT_PRIORITY
 from handlers.severity import URGENT
+from models.db import flushing_only
 from models.tables import FAILED, Contact, Conversation, Document, Incident, OutboxMessage, Recipient, Report
 
 logger = logging.getLogger(__name__)
@@ -208,6 +209,10 @@ def attach_media(session: Session, alert: OutboxMessage, report: Report, *, now:
         )
 
 
+# Run for every report that finds someone to alert: built once (see handlers/engine.py).
+_RECIPIENTS = select(Recipient.contact_id).where(Recipient.incident_id == bindparam("incident_id"))
+
+
 def full_alert(
     session: Session,
     incident: Incident,
@@ -219,7 +224,10 @@ def full_alert(
     heading: str = "alert.full",
 ) -> int:
     """Send the whole alert to contacts who do not have it yet; how many of them it can reach."""
-    already = set(session.scalars(select(Recipient.contact_id).where(Recipient.incident_id == incident.id)))
+    if not contacts:
+        return 0
+    with flushing_only(session, Recipient):  # not the page's other writes (see handlers/engine.py)
+        already = set(session.scalars(_RECIPIENTS, {"incident_id": incident.id}))
     values = alert_values(report, incident.level)
     minutes = str(int(policy.timeout(incident.level).total_seconds() // 60))
     body = text("id", heading, **values, minutes=minutes)

@@ -14,6 +14,7 @@ from handlers.alerts.delivery import full_alert, send_to_contact
 from handlers.alerts.policy import Policy
 from handlers.alerts.routing import contacts_in_reach, coordinators_for
 from handlers.alerts.wording import alert_values, for_sms, template_variables
+from models.db import flushing_only
 from models.tables import Incident, Report, Timer
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ _PENDING = select(Timer).where(
 def schedule_escalation(session: Session, incident: Incident, now: datetime, policy: Policy) -> None:
     """Set the timer that climbs the alert a level if nobody acknowledges in time."""
     due = now + policy.timeout(incident.level)
-    pending = session.scalars(_PENDING, {"incident_id": incident.id}).all()
+    with flushing_only(session, Timer):
+        pending = session.scalars(_PENDING, {"incident_id": incident.id}).all()
     if pending and min(t.due_at for t in pending) <= due:
         return
     for timer in pending:

@@ -19,6 +19,7 @@ from handlers.alerts.routing import contacts_in_reach
 from handlers.alerts.wording import alert_values, for_sms
 from handlers.places import district_of
 from handlers.severity import LEVELS, raise_for_reports
+from models.db import flushing_only
 from models.tables import (
     ACKNOWLEDGED,
     FAILED,
@@ -60,14 +61,15 @@ _ALERTED_COUNT = select(func.count(distinct(OutboxMessage.contact_id))).where(
 )
 
 
-def open_incident_for(session: Session, report: Report, now: datetime) -> Incident | None:
-    """The incident this report belongs to: same kecamatan and category within the last hours."""
-    district = district_of(report.region_code)
+def open_incident_for(session: Session, region_code: str, category: str, *, now: datetime) -> Incident | None:
+    """The incident a report from here belongs to: same kecamatan and category within the last hours."""
+    district = district_of(region_code)
     if district is None:
         return None  # a report placed only at regency level is too coarse to link
     since = now - timedelta(hours=routing.INCIDENT_WINDOW_HOURS)
-    found = {"district": district, "category": report.category, "since": since}
-    return session.scalars(_OPEN_INCIDENT, found).first()
+    found = {"district": district, "category": category, "since": since}
+    with session.no_autoflush:  # an incident is written at once when it is opened (`on_new_report`)
+        return session.scalars(_OPEN_INCIDENT, found).first()
 
 
 # An incident's reports in one statement, run for every report that joins one: how many people
@@ -80,9 +82,13 @@ _JOINED = select(
 ).where(_OF_INCIDENT)
 
 
-def on_new_report(session: Session, report: Report, *, now: datetime, policy: Policy) -> Incident:
-    """Link the report to its incident and alert whoever must know, in the report's own transaction."""
-    incident = open_incident_for(session, report, now)
+def on_new_report(
+    session: Session, report: Report, incident: Incident | None, *, now: datetime, policy: Policy
+) -> Incident:
+    """Link the report to its incident and alert whoever must know, in the report's own transaction.
+
+    `incident`: the open one the report was written into (`open_incident_for`), or None to open one.
+    """
     if incident is None:
         incident = Incident(
             district_code=district_of(report.region_code) or report.region_code,
@@ -104,11 +110,10 @@ def on_new_report(session: Session, report: Report, *, now: datetime, policy: Po
             escalate(session, incident, now=now, policy=policy)  # nobody at this level: climb at once
         return incident
 
-    report.incident_id = incident.id
-    session.flush()
     # Counted in the database: a large clash gathers hundreds of reports, and loading them all for each
     # new one made every report slower than the last.
-    reporters, highest, first_code = session.execute(_JOINED, {"incident_id": incident.id}).one()
+    with flushing_only(session, Report):  # a report that opened an incident in this page is linked to it
+        reporters, highest, first_code = session.execute(_JOINED, {"incident_id": incident.id}).one()
     incident.report_count += 1
     incident.reporter_count = reporters
     incident.last_report_at = now
@@ -162,7 +167,8 @@ def update_alerted(
     The contacts are read in one query: one lookup each was a query per pioneer alerted, for every
     report that joined.
     """
-    alerted = session.scalars(_ALERTED_CONTACTS, {"incident_id": incident.id}).all()
+    with flushing_only(session, Contact, Recipient):
+        alerted = session.scalars(_ALERTED_CONTACTS, {"incident_id": incident.id}).all()
     for contact in alerted:
         send_to_contact(
             session,
@@ -179,7 +185,13 @@ def update_alerted(
 
 def alerted_count(session: Session, incident: Incident) -> int:
     """Contacts an alert about the incident is on its way to; none means nobody registered can be reached."""
-    return session.scalar(_ALERTED_COUNT, {"incident_id": incident.id}) or 0
+    if any(
+        isinstance(obj, OutboxMessage) and obj.incident_id == incident.id
+        for obj in (*session.new, *session.dirty)
+    ):
+        session.flush()  # only then: not the page's other writes (see handlers/engine.py)
+    with session.no_autoflush:
+        return session.scalar(_ALERTED_COUNT, {"incident_id": incident.id}) or 0
 
 
 @dataclass(frozen=True)
