@@ -13,7 +13,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Integer, String, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -53,6 +54,25 @@ MARK_SENT = (
         status=SENT,
         sent_at=bindparam("sent_at"),
         provider_id=bindparam("provider_id"),
+        last_error=None,
+        lease_until=None,
+    )
+)
+
+# The same on PostgreSQL in one statement with three parameters, however many were sent: an executemany
+# costs about twice the CPU time, and a statement with a parameter per value is parsed again each time.
+_SENT = (
+    func.unnest(bindparam("ids", type_=ARRAY(Integer)), bindparam("provider_ids", type_=ARRAY(String)))
+    .table_valued("id", "provider_id")
+    .render_derived(name="sent")
+)
+MARK_ALL_SENT = (
+    update(OutboxMessage)
+    .where(OutboxMessage.id == _SENT.c.id)
+    .values(
+        status=SENT,
+        sent_at=bindparam("sent_at"),
+        provider_id=_SENT.c.provider_id,
         last_error=None,
         lease_until=None,
     )
@@ -339,8 +359,13 @@ class Dispatcher:
         ):
             await self._database(self.record_many, outcomes)
             return
+        sent = {
+            "ids": [message.id for message, _ in outcomes],
+            "provider_ids": [outcome.provider_id for _, outcome in outcomes],  # type: ignore[union-attr]
+            "sent_at": self.clock(),
+        }
         async with self._async_engine.begin() as connection:
-            await connection.execute(MARK_SENT, self._sent_rows(outcomes, self.clock()))
+            await connection.execute(MARK_ALL_SENT, sent)
 
     @staticmethod
     def _sent_rows(outcomes: list[tuple[Outgoing, Outcome]], now: datetime) -> list[dict[str, Any]]:

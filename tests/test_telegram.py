@@ -93,6 +93,9 @@ async def polling(database_url: str, fake: FakeTelegram, **settings: Any) -> Asy
     stop = asyncio.Event()
     task = asyncio.create_task(run_polling(app, make_bot(fake.token, fake.base_url), stop))
     try:
+        # Polling begins once the place indexes are built, and the engine process is up where there is
+        # one (4 to 5 s on a busy machine): what follows times the bot's answers, not its start.
+        await wait_until(lambda: task.done() or fake.calls("getUpdates"), timeout=60, what="the first poll")
         yield app
     finally:
         stop.set()
@@ -139,6 +142,11 @@ ENGINE_WHERE = [
 ]
 
 
+def _recorded(app: App) -> bool:
+    with app.db.transaction() as session:
+        return not session.scalar(select(func.count()).where(OutboxMessage.status != "sent"))
+
+
 @pytest.mark.parametrize("engine_process", ENGINE_WHERE)
 async def test_report_through_buttons_and_text(
     database_url: str, fake_telegram: FakeTelegram, engine_process: bool
@@ -151,10 +159,16 @@ async def test_report_through_buttons_and_text(
             presses += "callback_query" in update
             replies = await person.read(expected)
         assert (app.engine_process is not None) == engine_process
+        await wait_until(lambda: _recorded(app), what="every reply recorded as sent")
         with app.db.transaction() as session:
             report = session.scalars(select(Report)).one()
             reporter = report.reporter
             telegram_file_id = session.get(Document, report.media[0]).telegram_file_id
+            recorded = session.execute(select(OutboxMessage.text, OutboxMessage.provider_id)).all()
+
+    # Each reply is stored as sent with the id Telegram gave it.
+    sent = [(r["text"], str(r["message_id"])) for r in fake_telegram.sent if str(r["chat_id"]) == str(CHAT)]
+    assert sorted(recorded) == sorted(sent)
 
     assert f"Kode laporan: {report.code}" in replies[-1]
     assert (reporter.channel, reporter.address) == ("telegram", str(CHAT))
