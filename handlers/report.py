@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import make_transient_to_detached
 
 from handlers import documents, floods, lexicon, locations, places, severity, story
 from handlers.alerts import incidents
@@ -623,10 +624,13 @@ def start_from_story(turn: Turn, story: dict[str, object]) -> None:
     FLOW.step(first).ask(turn)
 
 
-# A new report, unless its code is taken: then nothing is written and none comes back, and another code
-# is drawn. Without a savepoint, which would write the page's other turns first (see handlers/engine.py).
+# A new report, unless its code is taken: then nothing is written and no row comes back, and another code
+# is drawn. Without a savepoint, which would write the page's other turns first (see handlers/engine.py);
+# in Core, as the ORM's INSERT ... RETURNING of an object cost more than the rest of the report.
 _NEW_REPORT = {
-    insert: insert(Report).on_conflict_do_nothing(index_elements=["code"]).returning(Report)
+    insert: insert(Report)
+    .on_conflict_do_nothing(index_elements=["code"])
+    .returning(*Report.__table__.columns)
     for insert in (pg_insert, sqlite_insert)
 }
 
@@ -668,9 +672,11 @@ def create_report(turn: Turn, incident: Incident | None = None) -> Report:
     }
     statement = _NEW_REPORT[dialect_insert(turn.session)]
     for _attempt in range(10):
-        with turn.session.no_autoflush:
-            report = turn.session.scalars(statement, [{**values, "code": new_code()}]).first()
-        if report is not None:
+        row = turn.session.connection().execute(statement, {**values, "code": new_code()}).first()
+        if row is not None:
+            report = Report(**row._mapping)
+            make_transient_to_detached(report)  # the row as written, without reading it again
+            turn.session.add(report)
             logger.info("report %s created, level %s", report.code, report.level)
             return report
     raise RuntimeError("could not draw a free report code in 10 tries")

@@ -227,7 +227,7 @@ def full_alert(
     if not contacts:
         return 0
     with flushing_only(session, Recipient):  # not the page's other writes (see handlers/engine.py)
-        already = set(session.scalars(_RECIPIENTS, {"incident_id": incident.id}))
+        already = set(session.connection().execute(_RECIPIENTS, {"incident_id": incident.id}).scalars())
     values = alert_values(report, incident.level)
     minutes = str(int(policy.timeout(incident.level).total_seconds() // 60))
     body = text("id", heading, **values, minutes=minutes)

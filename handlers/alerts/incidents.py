@@ -113,7 +113,8 @@ def on_new_report(
     # Counted in the database: a large clash gathers hundreds of reports, and loading them all for each
     # new one made every report slower than the last.
     with flushing_only(session, Report):  # a report that opened an incident in this page is linked to it
-        reporters, highest, first_code = session.execute(_JOINED, {"incident_id": incident.id}).one()
+        joined = session.connection().execute(_JOINED, {"incident_id": incident.id})
+        reporters, highest, first_code = joined.one()
     incident.report_count += 1
     incident.reporter_count = reporters
     incident.last_report_at = now
@@ -190,8 +191,7 @@ def alerted_count(session: Session, incident: Incident) -> int:
         for obj in (*session.new, *session.dirty)
     ):
         session.flush()  # only then: not the page's other writes (see handlers/engine.py)
-    with session.no_autoflush:
-        return session.scalar(_ALERTED_COUNT, {"incident_id": incident.id}) or 0
+    return session.connection().execute(_ALERTED_COUNT, {"incident_id": incident.id}).scalar() or 0
 
 
 @dataclass(frozen=True)
