@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -123,13 +124,15 @@ def on_new_report(
     reported = LEVELS[highest]
     incident.level = max(incident.level, raise_for_reports(reported, reporters), key=LEVELS.index)
     incident.reach = min(incident.reach, routing.FIRST_REACH[incident.level]) if incident.reach else 0
-    values = alert_values(report, incident.level)
-    update_body = text(
-        "id", "alert.update", number=str(incident.report_count), first_code=first_code, **values
-    )
-    short = for_sms("alert.update", values, number=str(incident.report_count), first_code=first_code)
+
+    def update() -> tuple[str, str]:
+        values = alert_values(report, incident.level)
+        number = str(incident.report_count)
+        body = text("id", "alert.update", number=number, first_code=first_code, **values)
+        return body, for_sms("alert.update", values, number=number, first_code=first_code)
+
     ack_code = first_code if incident.acknowledged_by is None else None
-    update_alerted(session, incident, update_body, short, now=now, policy=policy, ack_code=ack_code)
+    update_alerted(session, incident, update, now=now, policy=policy, ack_code=ack_code)
     contacts = contacts_in_reach(session, report.region_code, max(incident.reach, 1), incident.level)
     full_alert(session, incident, report, contacts, now=now, policy=policy)
     if incident.acknowledged_by is None:
@@ -148,16 +151,18 @@ def add_details(session: Session, report: Report, details: str, *, now: datetime
     incident = session.get(Incident, report.incident_id)
     if incident is None:
         return
-    body = text("id", "alert.addition", code=report.code, details=details)
-    short = for_sms("alert.addition", {"code": report.code, "details": details})
-    update_alerted(session, incident, body, short, now=now, policy=policy)
+
+    def addition() -> tuple[str, str]:
+        body = text("id", "alert.addition", code=report.code, details=details)
+        return body, for_sms("alert.addition", {"code": report.code, "details": details})
+
+    update_alerted(session, incident, addition, now=now, policy=policy)
 
 
 def update_alerted(
     session: Session,
     incident: Incident,
-    body: str,
-    short: str,
+    words: Callable[[], tuple[str, str]],
     *,
     now: datetime,
     policy: Policy,
@@ -166,10 +171,13 @@ def update_alerted(
     """An update to every active contact the incident's alert went to, in the order they got it.
 
     The contacts are read in one query: one lookup each was a query per pioneer alerted, for every
-    report that joined.
+    report that joined. `words` gives the update and its SMS form, written only when someone gets them.
     """
     with flushing_only(session, Contact, Recipient):
         alerted = session.scalars(_ALERTED_CONTACTS, {"incident_id": incident.id}).all()
+    if not alerted:
+        return
+    body, short = words()
     for contact in alerted:
         send_to_contact(
             session,
