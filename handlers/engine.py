@@ -11,8 +11,6 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import bindparam, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from config.catalog import text
@@ -26,7 +24,7 @@ from handlers.messages import Inbound, Reply, acceptable
 from handlers.outbox import OTHERS_QUEUED, QUEUED, REPLY, WRITERS, enqueue, hurry, still_open
 from handlers.pioneers import checkins, invitations, tasks
 from models.base import utcnow
-from models.db import Database, dialect_insert, flushing_only
+from models.db import Database, dialect_insert, flushing_only, per_dialect
 from models.tables import SENDING, Contact, Conversation, InboundMessage, OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -54,12 +52,28 @@ _CONVERSATION = (
     .where(Conversation.channel == bindparam("channel"), Conversation.address == bindparam("address"))
     .with_for_update(of=Conversation)
 )
-_RECORDED = {
-    insert: insert(InboundMessage)
-    .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-    .returning(InboundMessage.id)
-    for insert in (pg_insert, sqlite_insert)
-}
+_RECORDED = per_dialect(
+    lambda insert: (
+        insert(InboundMessage)
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        .returning(InboundMessage.id)
+    )
+)
+# A first-time sender's conversation; none comes back when another transaction made it meanwhile.
+_NEW_CONVERSATION = per_dialect(
+    lambda insert: (
+        insert(Conversation)
+        .values(
+            channel=bindparam("channel"),
+            address=bindparam("address"),
+            state={},
+            created_at=bindparam("now"),
+            updated_at=bindparam("now"),
+        )
+        .on_conflict_do_nothing(index_elements=["channel", "address"])
+        .returning(Conversation.channel, Conversation.address)
+    )
+)
 
 
 def conversation_for(session: Session, channel: str, address: str, now: datetime) -> tuple[Conversation, int]:
@@ -73,11 +87,8 @@ def conversation_for(session: Session, channel: str, address: str, now: datetime
     if found is not None:
         return found[0], found[1]
     # On the connection: through the session, the insert would first flush the page's other turns.
-    session.connection().execute(
-        dialect_insert(session)(Conversation)
-        .values(channel=channel, address=address, state={}, created_at=now, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["channel", "address"])
-    )
+    new = {"channel": channel, "address": address, "now": now}
+    session.connection().execute(_NEW_CONVERSATION[dialect_insert(session)], new)
     with session.no_autoflush:
         conversation, earlier = session.execute(_CONVERSATION, who).one()
     return conversation, earlier
@@ -107,25 +118,14 @@ class PageConversations:
 
     def __init__(self, session: Session, people: set[tuple[str, str]], now: datetime) -> None:
         self.found = self._read(session, people, now)
-        # Created in this transaction: they have no timers, no reports, nothing to look up yet.
-        self.new = people - self.found.keys()
-        if self.new:
-            session.connection().execute(
-                dialect_insert(session)(Conversation).on_conflict_do_nothing(
-                    index_elements=["channel", "address"]
-                ),
-                [
-                    {
-                        "channel": channel,
-                        "address": address,
-                        "state": {},
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for channel, address in sorted(self.new)
-                ],
-            )
-            self.found |= self._read(session, self.new, now)
+        # Created by this transaction: they have no timers, no reports, nothing to look up yet.
+        self.new: set[tuple[str, str]] = set()
+        missing = sorted(people - self.found.keys())
+        if missing:
+            rows = [{"channel": channel, "address": address, "now": now} for channel, address in missing]
+            made = session.connection().execute(_NEW_CONVERSATION[dialect_insert(session)], rows)
+            self.new = {(channel, address) for channel, address in made}
+            self.found |= self._read(session, set(missing), now)
         self._session, self._people = session, people
         self._contacts: dict[tuple[str, str], Contact] | None = None
         self.recorded: Counter[tuple[str, str]] = Counter()

@@ -7,8 +7,6 @@ import re
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import make_transient_to_detached
 
 from handlers import documents, floods, lexicon, locations, places, severity, story
@@ -17,7 +15,7 @@ from handlers.alerts.wording import masked
 from handlers.codes import new_code
 from handlers.conversation import CANCEL, FINISH, STAY, Flow, Step, Turn, choices_of, value_of
 from handlers.messages import Choice
-from models.db import dialect_insert
+from models.db import dialect_insert, per_dialect
 from models.tables import ACKNOWLEDGED, Incident, Report
 
 logger = logging.getLogger(__name__)
@@ -627,12 +625,11 @@ def start_from_story(turn: Turn, story: dict[str, object]) -> None:
 # A new report, unless its code is taken: then nothing is written and no row comes back, and another code
 # is drawn. Without a savepoint, which would write the page's other turns first (see handlers/engine.py);
 # in Core, as the ORM's INSERT ... RETURNING of an object cost more than the rest of the report.
-_NEW_REPORT = {
-    insert: insert(Report)
-    .on_conflict_do_nothing(index_elements=["code"])
-    .returning(*Report.__table__.columns)
-    for insert in (pg_insert, sqlite_insert)
-}
+_NEW_REPORT = per_dialect(
+    lambda insert: (
+        insert(Report).on_conflict_do_nothing(index_elements=["code"]).returning(*Report.__table__.columns)
+    )
+)
 
 
 def create_report(turn: Turn, incident: Incident | None = None) -> Report:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -18,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any fixed number: PostgreSQL advisory lock taken while migrating, so two processes never migrate at once.
@@ -140,6 +143,11 @@ def flushing_only(session: Session, *kinds: type) -> Iterator[None]:
 def dialect_insert(session: Session):  # type: ignore[no-untyped-def]
     """The dialect's INSERT, which knows ON CONFLICT on both SQLite and PostgreSQL."""
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def per_dialect(build: Callable[[Any], T]) -> dict[Any, T]:
+    """A statement with ON CONFLICT built once for each dialect, looked up by `dialect_insert(session)`."""
+    return {insert: build(insert) for insert in (pg_insert, sqlite_insert)}
 
 
 # Where a session notes the kinds of objects it has flushed (`changed`).
