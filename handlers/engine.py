@@ -6,6 +6,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -24,7 +25,7 @@ from handlers.messages import Inbound, Reply, acceptable
 from handlers.outbox import OTHERS_QUEUED, QUEUED, REPLY, WRITERS, enqueue, hurry, still_open
 from handlers.pioneers import checkins, invitations, tasks
 from models.base import utcnow
-from models.db import Database, dialect_insert, flushing_only, per_dialect
+from models.db import Database, dialect_insert, flushing_only, per_dialect, remembering
 from models.tables import SENDING, Contact, Conversation, InboundMessage, OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -334,6 +335,7 @@ class Engine:
         The turns of a page share one savepoint, and their writes one flush. Should any of them fail,
         the page is undone and taken again with a savepoint each (`_turns`), so a failure costs only
         its own message; that is rare, and every other page saves two statements and a flush a turn.
+        Reads its turns would each repeat, such as a place's contacts, are done once (`remembering`).
         """
         now = self.clock()
         session.info[WRITERS] = {(i.channel, i.address) for i in inbounds}
@@ -342,18 +344,19 @@ class Engine:
         if len(inbounds) > 1:  # only real senders get a conversation (`acceptable`), as in their own turn
             senders = {(i.channel, i.address) for i in inbounds if acceptable(i) is not None}
             people = PageConversations(session, senders, now)
-        if people is not None:
-            try:
-                with session.begin_nested():
-                    handled = self._turns(session, inbounds, now, within, together=True, people=people)
-            except Exception:
-                logger.info("a turn in a page of %d failed; taking them one by one", len(inbounds))
-                session.info.pop(QUEUED, None)
-                session.info.pop(OTHERS_QUEUED, None)
-        if handled is None:
-            handled = self._turns(
-                session, inbounds, now, within, together=False, alone_raises=alone_raises, people=people
-            )
+        with remembering(session) if people is not None else nullcontext():
+            if people is not None:
+                try:
+                    with session.begin_nested():
+                        handled = self._turns(session, inbounds, now, within, together=True, people=people)
+                except Exception:
+                    logger.info("a turn in a page of %d failed; taking them one by one", len(inbounds))
+                    session.info.pop(QUEUED, None)
+                    session.info.pop(OTHERS_QUEUED, None)
+            if handled is None:
+                handled = self._turns(
+                    session, inbounds, now, within, together=False, alone_raises=alone_raises, people=people
+                )
         session.info.pop(WRITERS, None)
         queued = session.info.pop(QUEUED, [])
         handled.handed = self._hand_over(session, queued, now)

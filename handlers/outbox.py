@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from handlers.messages import Reply
+from models.db import unremember
 from models.tables import PENDING, SENDING, OutboxMessage
 
 # Who is waiting decides what goes first, as in RapidPro's courier (default before bulk): a person who just
@@ -24,6 +25,11 @@ BULK = 3
 WRITERS = "writers"
 QUEUED = "queued_messages"
 OTHERS_QUEUED = "others_queued"
+
+
+def about_incident(incident_id: int) -> tuple[str, int]:
+    """A page's remembered reads of the messages about an incident, forgotten when one is queued."""
+    return ("about_incident", incident_id)
 
 
 def enqueue(
@@ -57,6 +63,8 @@ def enqueue(
         next_attempt_at=now,
     )
     session.add(message)
+    if incident_id is not None:
+        unremember(session, about_incident(incident_id))
     if (channel, address) in session.info.get(WRITERS, ()):
         session.info.setdefault(QUEUED, []).append(message)
     else:

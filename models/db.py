@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -165,6 +165,57 @@ def changed(session: Session, kind: type) -> bool:
     return kind in session.info.get(WRITTEN, ()) or any(
         isinstance(obj, kind) for obj in (*session.new, *session.dirty, *session.deleted)
     )
+
+
+# Where a page's transaction keeps reads its turns would each repeat (`remembered`).
+REMEMBERED = "remembered_reads"
+
+
+@contextmanager
+def remembering(session: Session) -> Iterator[None]:
+    """Reads done once for the turns of a page instead of once a turn, for as long as the page lasts."""
+    session.info[REMEMBERED] = {}
+    try:
+        yield
+    finally:
+        session.info.pop(REMEMBERED, None)
+
+
+def remembered(session: Session, key: Hashable, read: Callable[[], T], *, unless: tuple[type, ...] = ()) -> T:
+    """`read()`, or what it gave earlier in this page while no object of the kinds `unless` was written.
+
+    Outside a page (`remembering`) it is read every time. A rollback, even of one savepoint, and any
+    bulk write through the session forget everything remembered, as it may not be true any more.
+    """
+    memo = session.info.get(REMEMBERED)
+    if memo is None or any(changed(session, kind) for kind in unless):
+        return read()
+    if key not in memo:
+        memo[key] = read()
+    return memo[key]
+
+
+def remember(session: Session, key: Hashable, value: object) -> None:
+    """What a turn learnt that the page's next turns would otherwise read (`remembered`)."""
+    memo = session.info.get(REMEMBERED)
+    if memo is not None:
+        memo[key] = value
+
+
+def unremember(session: Session, key: Hashable) -> None:
+    """A turn changed what `key` was read from: the next turn reads it again."""
+    session.info.get(REMEMBERED, {}).pop(key, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_on_rollback(session: Session, previous_transaction: object) -> None:
+    session.info.get(REMEMBERED, {}).clear()
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_on_bulk_write(state: Any) -> None:
+    if not state.is_select:
+        state.session.info.get(REMEMBERED, {}).clear()
 
 
 def upgrade_schema(engine: Engine) -> None:

@@ -333,6 +333,42 @@ def test_more_reports_of_the_same_thing_become_one_incident_with_short_updates(d
     assert update.startswith(f"Laporan ke-3 untuk kejadian {first}")
 
 
+def test_reports_of_one_thing_in_a_page_that_is_taken_again_make_one_incident(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page undone by one broken step is taken again one by one: what its turns remembered is gone too."""
+    from handlers import report as flow
+    from handlers.messages import Inbound
+
+    add_contacts(db)
+    first, second = Chat(db, address="warga-1"), Chat(db, address="warga-2")
+    for chat in (first, second):
+        chat.say(*FULL_REPORT[:-1])
+    broken = Chat(db, address="warga-3")
+    broken.say(*FULL_REPORT[:6])
+
+    def breaks(turn):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug in a step")
+
+    step = flow.FLOW.steps["people"]
+    monkeypatch.setitem(flow.FLOW.steps, "people", flow.Step("people", step.ask, breaks, step.help_key))
+    page = [
+        Inbound("console", "warga-1", "send-1", text="kirim"),
+        Inbound("console", "warga-3", "people-3", text="sekitar 20"),
+        Inbound("console", "warga-2", "send-2", text="kirim"),
+    ]
+
+    assert first.engine.handle_many(page).results == [True, True, True]
+
+    assert "gangguan pada sistem" in broken.replies()[0]
+    with db.transaction() as session:
+        incident = session.scalars(select(Incident)).one()
+        linked = session.scalars(select(Report.incident_id)).all()
+        assert (incident.report_count, linked) == (2, [incident.id, incident.id])
+    assert alerted(db)["Pelopor Desa"] == ["alert", "update"]
+    assert "diteruskan kepada petugas" in first.replies()[-1] and "diteruskan" in second.replies()[-1]
+
+
 def test_the_same_reporter_twice_does_not_raise_the_level(db: Database) -> None:
     add_contacts(db)
     chat = Chat(db, address="warga-1")

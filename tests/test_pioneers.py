@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from chat import Chat
+from chat import FULL_REPORT, Chat
 from sqlalchemy import select
 
 from handlers.alerts.policy import Policy
@@ -165,6 +165,29 @@ def test_a_pioneer_writing_first_among_citizens_in_one_page_is_known(db: Databas
     assert handled.failure is None and handled.results == [True] * 3
     assert "/checkin" in pioneer.replies()[-1]
     assert "/checkin" not in Chat(db, channel="telegram", address="309").replies()[-1]
+
+
+def test_a_pioneer_who_joins_between_two_reports_in_one_page_gets_the_second(db: Database) -> None:
+    """A page's reports about one place read its contacts once; one who joins in the page is read again."""
+    code = invite(db, "pelopor", "35.09.21")
+    first, second = Chat(db, channel="telegram", address="401"), Chat(db, channel="telegram", address="402")
+    for chat in (first, second):
+        chat.say(*FULL_REPORT[:-1])
+    pioneer = Chat(db, channel="telegram", address="403")
+    pioneer.say(f"/daftar {code}", "Pak Budi")
+    page = [
+        Inbound("telegram", "401", "send-401", text="kirim"),
+        Inbound("telegram", "403", "join-403", text="iya"),
+        Inbound("telegram", "402", "send-402", text="kirim"),
+    ]
+
+    handled = first.engine.handle_many(page)
+
+    assert handled.failure is None and handled.results == [True] * 3
+    assert "belum ada petugas yang terdaftar" in first.replies()[-1]
+    assert "diteruskan kepada petugas" in second.replies()[-1]
+    [alert] = pioneer.replies()[1:]
+    assert second.reports()[-1].code in alert and first.reports()[0].code not in alert
 
 
 def test_expired_and_guessed_codes_are_refused_and_guessing_is_throttled(db: Database) -> None:

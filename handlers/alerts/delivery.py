@@ -17,7 +17,7 @@ from handlers.messages import Choice, Reply
 from handlers.outbox import ALERT, enqueue
 from handlers.outbox import URGENT as URGENT_PRIORITY
 from handlers.severity import URGENT
-from models.db import flushing_only
+from models.db import flushing_only, remembered
 from models.tables import FAILED, Contact, Conversation, Document, Incident, OutboxMessage, Recipient, Report
 
 logger = logging.getLogger(__name__)
@@ -226,8 +226,13 @@ def full_alert(
     """Send the whole alert to contacts who do not have it yet; how many of them it can reach."""
     if not contacts:
         return 0
-    with flushing_only(session, Recipient):  # not the page's other writes (see handlers/engine.py)
-        already = set(session.connection().execute(_RECIPIENTS, {"incident_id": incident.id}).scalars())
+
+    def read() -> frozenset[int]:
+        with flushing_only(session, Recipient):  # not the page's other writes (see handlers/engine.py)
+            found = session.connection().execute(_RECIPIENTS, {"incident_id": incident.id})
+            return frozenset(found.scalars())
+
+    already = remembered(session, ("recipients", incident.id), read, unless=(Recipient,))
     values = alert_values(report, incident.level)
     minutes = str(int(policy.timeout(incident.level).total_seconds() // 60))
     body = text("id", heading, **values, minutes=minutes)

@@ -18,9 +18,10 @@ from handlers.alerts.escalation import escalate, schedule_escalation
 from handlers.alerts.policy import Policy
 from handlers.alerts.routing import contacts_in_reach
 from handlers.alerts.wording import alert_values, for_sms
+from handlers.outbox import about_incident
 from handlers.places import district_of
 from handlers.severity import LEVELS, raise_for_reports
-from models.db import flushing_only
+from models.db import flushing_only, remember, remembered
 from models.tables import (
     ACKNOWLEDGED,
     FAILED,
@@ -69,8 +70,13 @@ def open_incident_for(session: Session, region_code: str, category: str, *, now:
         return None  # a report placed only at regency level is too coarse to link
     since = now - timedelta(hours=routing.INCIDENT_WINDOW_HOURS)
     found = {"district": district, "category": category, "since": since}
-    with session.no_autoflush:  # an incident is written at once when it is opened (`on_new_report`)
-        return session.scalars(_OPEN_INCIDENT, found).first()
+
+    def read() -> Incident | None:
+        with session.no_autoflush:  # an incident is written at once when it is opened (`on_new_report`)
+            return session.scalars(_OPEN_INCIDENT, found).first()
+
+    # Locked by the page's first report about it; the next ones join it without asking again.
+    return remembered(session, ("incident", district, category), read)
 
 
 # An incident's reports in one statement, run for every report that joins one: how many people
@@ -102,6 +108,8 @@ def on_new_report(
         session.add(incident)
         session.flush()
         report.incident_id = incident.id
+        if district_of(report.region_code) is not None:  # as `open_incident_for` would find it
+            remember(session, ("incident", incident.district_code, incident.category), incident)
         contacts = contacts_in_reach(session, report.region_code, incident.reach, incident.level)
         sent = full_alert(session, incident, report, contacts, now=now, policy=policy)
         logger.info("report %s: new incident %s, alerted %d contacts", report.code, incident.id, sent)
@@ -173,8 +181,12 @@ def update_alerted(
     The contacts are read in one query: one lookup each was a query per pioneer alerted, for every
     report that joined. `words` gives the update and its SMS form, written only when someone gets them.
     """
-    with flushing_only(session, Contact, Recipient):
-        alerted = session.scalars(_ALERTED_CONTACTS, {"incident_id": incident.id}).all()
+
+    def read() -> list[Contact]:
+        with flushing_only(session, Contact, Recipient):
+            return list(session.scalars(_ALERTED_CONTACTS, {"incident_id": incident.id}))
+
+    alerted = remembered(session, ("alerted", incident.id), read, unless=(Contact, Recipient))
     if not alerted:
         return
     body, short = words()
@@ -193,13 +205,20 @@ def update_alerted(
 
 
 def alerted_count(session: Session, incident: Incident) -> int:
-    """Contacts an alert about the incident is on its way to; none means nobody registered can be reached."""
-    if any(
-        isinstance(obj, OutboxMessage) and obj.incident_id == incident.id
-        for obj in (*session.new, *session.dirty)
-    ):
-        session.flush()  # only then: not the page's other writes (see handlers/engine.py)
-    return session.connection().execute(_ALERTED_COUNT, {"incident_id": incident.id}).scalar() or 0
+    """Contacts an alert about the incident is on its way to; none means nobody registered can be reached.
+
+    Read again in a page only once a message about the incident is queued (`handlers.outbox.enqueue`).
+    """
+
+    def read() -> int:
+        if any(
+            isinstance(obj, OutboxMessage) and obj.incident_id == incident.id
+            for obj in (*session.new, *session.dirty)
+        ):
+            session.flush()  # only then: not the page's other writes (see handlers/engine.py)
+        return session.connection().execute(_ALERTED_COUNT, {"incident_id": incident.id}).scalar() or 0
+
+    return remembered(session, about_incident(incident.id), read)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from config import routing
 from handlers.places import ancestors, level_of
-from models.db import flushing_only
+from models.db import flushing_only, remembered
 from models.tables import Contact
 
 # Contacts read at a time when a message goes to a whole region: a few queries per chunk, never the whole
@@ -27,8 +27,14 @@ _IN_REGIONS = (
 
 def contacts_in_reach(session: Session, region_code: str, reach: int, level: str) -> list[Contact]:
     """Active contacts whose region contains the report's, down to the reach; coordinators when urgent."""
-    with flushing_only(session, Contact):  # not the page's other writes (see handlers/engine.py)
-        candidates = session.scalars(_IN_REGIONS, {"regions": list(ancestors(region_code))}).all()
+    regions = list(ancestors(region_code))
+
+    def read() -> list[Contact]:
+        with flushing_only(session, Contact):  # not the page's other writes (see handlers/engine.py)
+            return list(session.scalars(_IN_REGIONS, {"regions": regions}))
+
+    # A page's reports about one place read its contacts once.
+    candidates = remembered(session, ("in_regions", *regions), read, unless=(Contact,))
     chosen = []
     for contact in candidates:
         if contact.role == routing.COORDINATOR:
