@@ -253,6 +253,28 @@ def test_urgent_reports_use_the_short_timeout(db: Database) -> None:
         assert timer.due_at - incident.first_report_at == timedelta(seconds=1800)
 
 
+def test_an_urgent_report_in_the_same_page_brings_the_incidents_timer_forward(db: Database) -> None:
+    """The page's first report sets the two-hour timer; an urgent one after it brings it forward."""
+    from handlers.messages import Inbound
+
+    add_contacts(db)
+    calm, urgent = Chat(db, address="warga-1"), Chat(db, address="warga-2")
+    for chat, danger in ((calm, "tidak ada"), (urgent, "1")):
+        chat.say("lapor", "2", "desa karangrejo kec sumbersari jember", "ya", "hari ini")
+        chat.say("Warga dua dusun berbeda pendapat soal batas kebun", "1", danger, "tidak ada", "lewati", "1")
+    page = [Inbound("console", chat.address, f"send-{chat.address}", text="kirim") for chat in (calm, urgent)]
+
+    assert calm.engine.handle_many(page).results == [True, True]
+
+    with db.transaction() as session:
+        incident = session.scalars(select(Incident)).one()
+        waiting = session.scalars(
+            select(Timer).where(Timer.kind == "escalate", Timer.fired_at.is_(None))
+        ).all()
+        assert (incident.report_count, incident.level) == (2, "siaga")
+        assert [t.due_at - incident.first_report_at for t in waiting] == [timedelta(seconds=1800)]
+
+
 def test_an_acknowledged_alert_does_not_climb(db: Database) -> None:
     add_contacts(db)
     code = report(Chat(db), description="Warga dua dusun berbeda pendapat soal batas kebun")

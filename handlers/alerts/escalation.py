@@ -14,7 +14,7 @@ from handlers.alerts.delivery import full_alert, send_to_contact
 from handlers.alerts.policy import Policy
 from handlers.alerts.routing import contacts_in_reach, coordinators_for
 from handlers.alerts.wording import alert_values, for_sms, template_variables
-from models.db import flushing_only
+from models.db import flushing_only, remember, remembered
 from models.tables import Incident, Report, Timer
 
 logger = logging.getLogger(__name__)
@@ -29,15 +29,26 @@ _PENDING = select(Timer).where(
 
 
 def schedule_escalation(session: Session, incident: Incident, now: datetime, policy: Policy) -> None:
-    """Set the timer that climbs the alert a level if nobody acknowledges in time."""
+    """Set the timer that climbs the alert a level if nobody acknowledges in time.
+
+    A page's reports about one incident read its timer once: only this sets one, and a turn that fires
+    timers in bulk (an acknowledgement, a closed incident) makes the next read it again (`remembered`).
+    """
     due = now + policy.timeout(incident.level)
-    with flushing_only(session, Timer):
-        pending = session.scalars(_PENDING, {"incident_id": incident.id}).all()
+    pending_key = ("escalation", incident.id)
+
+    def read() -> list[Timer]:
+        with flushing_only(session, Timer):
+            return list(session.scalars(_PENDING, {"incident_id": incident.id}))
+
+    pending = remembered(session, pending_key, read)
     if pending and min(t.due_at for t in pending) <= due:
         return
     for timer in pending:
         timer.fired_at = now  # replaced by a sooner one
-    session.add(Timer(kind=ESCALATE, incident_id=incident.id, due_at=due, created_at=now))
+    sooner = Timer(kind=ESCALATE, incident_id=incident.id, due_at=due, created_at=now)
+    session.add(sooner)
+    remember(session, pending_key, [sooner])
 
 
 def escalate(session: Session, incident: Incident, *, now: datetime, policy: Policy) -> str:
