@@ -248,11 +248,12 @@ def test_switching_language_mid_report_asks_the_same_question_in_the_new_languag
         "Td mlm ad tawuran, gk tau brp org, msh rame skrg",
         "warga pd bawa sajam dan batu di dkt pasar",
         'jalan"nya ditutup, teman"ny jg ikut',  # keys with quotes, as the lexicon has them
+        "Yaaa  gmn sih, KK dtg bgt",  # a key with a space in it ("yaaa "), capitals
         "",
     ],
 )
 def test_slang_is_written_out_exactly_as_the_lexicon_library_does(typed: str) -> None:
-    """Our compiled-once copy of indoNLP's `replace_slang` must say what the library says."""
+    """Our copy of indoNLP's `replace_slang`, which tries only the entries a word begins, says the same."""
     from indoNLP.preprocessing import replace_slang as library
 
     assert lexicon.replace_slang(typed) == library(typed)
