@@ -602,11 +602,12 @@ def route(turn: Turn) -> None:
         return
     command = pressed_command(turn.inbound.choice)
     written = turn.inbound.text or ""
-    if command is None and not in_flow and written and not written.lstrip().startswith("/"):
+    words = written.split()  # none in a message of only spaces or line breaks
+    if command is None and not in_flow and words and not words[0].startswith("/"):
         # "tindak LPR-7K3QX ada bentrok" is a command with words after it, not a story.
         told = (
             None
-            if table.WORDS.get(lexicon.flat(written.split()[0])) in table.ARGUMENT_TAKERS
+            if table.WORDS.get(lexicon.flat(words[0])) in table.ARGUMENT_TAKERS
             else story.read_story(written)
         )
         if told is not None:  # a whole story outside any flow is a report, whatever word it starts with

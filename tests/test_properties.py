@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from config.catalog import text
 from handlers.codes import normalise_code
 from handlers.commands import table
 from handlers.engine import FLOWS
@@ -73,9 +74,10 @@ def test_no_input_crashes_any_step(sqlite_db, steps: int, messages, data) -> Non
         assert replies, "every message gets an answer"
         assert not any("gangguan pada sistem" in r for r in replies), replies
         if was_in_flow and flow_of(sqlite_db, chat.address) is None:
-            # A draft is only left by cancelling or by sending the report.
-            cancelled = message.strip().lower() in ("/batal", "batal", "batalkan", "cancel")
-            assert cancelled or chat.reports(), message
+            # A draft is never left silently: only by sending the report, or with the person told it
+            # was cancelled ("batal", "stop", or "ga" to "Kirim laporan ini?").
+            told = any(text(lang, "common.cancelled") in replies for lang in ("id", "en"))
+            assert told or chat.reports(), message
 
 
 @given(st.text(max_size=60))

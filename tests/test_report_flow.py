@@ -137,6 +137,15 @@ def test_unexpected_input_gets_a_hint_and_the_same_question(db: Database, messag
         assert conversation.state["category"] == "tawuran"
 
 
+@pytest.mark.parametrize("message", ["   ", "\n", " \n\t "])
+def test_a_message_of_only_spaces_outside_a_report_gets_the_menu(db: Database, message: str) -> None:
+    # A line break sent alone broke the step once ("Maaf, terjadi gangguan pada sistem kami").
+    chat = Chat(db)
+    replies = chat.send(message)
+    assert replies == [replies[0]] and "Apa yang ingin Anda lakukan?" in replies[0]
+    assert "Apa jenis kejadiannya?" in chat.send("lapor")[-1]
+
+
 def test_a_sticker_at_a_choice_gets_a_hint(db: Database) -> None:
     chat = Chat(db)
     chat.send("lapor")
