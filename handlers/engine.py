@@ -250,6 +250,16 @@ class _Redelivered(Exception):
     """A message of a page was handled before: the page is taken again one turn at a time."""
 
 
+# How `_handle` takes a page's turns: together with no savepoint (the caller undoes the transaction
+# should one fail), together in one savepoint (rolled back should one fail, then one by one), or one by
+# one, each in a savepoint of its own.
+_BARE, _PAGE_SAVEPOINT, _EACH = "bare", "page savepoint", "each"
+
+
+class _Undone(Exception):
+    """A turn taken without a savepoint failed: the caller undoes the transaction and takes them again."""
+
+
 class _StepFailed(Exception):
     """A flow's step raised: the turn is taken again as one that failed."""
 
@@ -311,30 +321,51 @@ class Engine:
         return self.handle_many([inbound]).results[0]  # alone, a failure raises
 
     def handle_many(self, inbounds: Sequence[Inbound], *, within: float | None = None) -> Handled:
-        """Handle messages in order in one transaction, each in a savepoint: one commit for several.
+        """Handle messages in order in one transaction: one commit for several.
 
-        Stops early when one of several fails (those before it are committed; the caller hands that one
-        and the rest again), or once `within` seconds have gone, so the first replies are not held back
-        by the last turns. A message alone, or a failed commit, raises.
+        The turns are first taken together without any savepoint, their writes in one flush before
+        the replies are handed over (so those are inserted as being sent). Should one fail, that is
+        rare, the transaction is undone and they are taken again in a new one, each turn in a savepoint
+        of its own: it then stops at the one that fails (those before it are committed; the caller
+        hands that one and the rest again). It also stops once `within` seconds have gone, so the first
+        replies are not held back by the last turns. A message alone, or a failed commit, raises.
         """
-        with self.db.transaction() as session:
-            handled = self.handle_in(session, inbounds, alone_raises=True, within=within)
+        try:
+            with self.db.transaction() as session:
+                try:
+                    handled = self._handle(session, inbounds, within=within, attempt=_BARE)
+                except Exception as error:
+                    raise _Undone from error
+        except _Undone:
+            logger.info("a turn in a page of %d failed; taking them one by one", len(inbounds))
+            with self.db.transaction() as session:
+                handled = self._handle(session, inbounds, within=within, attempt=_EACH, alone_raises=True)
         self.committed(handled)
         return handled
 
     def handle_in(
-        self,
-        session: Session,
-        inbounds: Sequence[Inbound],
-        *,
-        alone_raises: bool = False,
-        within: float | None = None,
+        self, session: Session, inbounds: Sequence[Inbound], *, within: float | None = None
     ) -> Handled:
         """Handle messages in the caller's transaction; after its commit the caller calls `committed`.
 
         The turns of a page share one savepoint, and their writes one flush. Should any of them fail,
-        the page is undone and taken again with a savepoint each (`_turns`), so a failure costs only
-        its own message; that is rare, and every other page saves two statements and a flush a turn.
+        the savepoint is rolled back and they are taken again with a savepoint each, so a failure costs
+        only its own message (`Handled.failure`); that is rare, and every other page saves two
+        statements and a flush a turn.
+        """
+        return self._handle(session, inbounds, within=within, attempt=_PAGE_SAVEPOINT)
+
+    def _handle(
+        self,
+        session: Session,
+        inbounds: Sequence[Inbound],
+        *,
+        within: float | None,
+        attempt: str,
+        alone_raises: bool = False,
+    ) -> Handled:
+        """The turns as `attempt` says, then the writers' replies handed over.
+
         Reads its turns would each repeat, such as a place's contacts, are done once (`remembering`).
         """
         now = self.clock()
@@ -345,7 +376,9 @@ class Engine:
             senders = {(i.channel, i.address) for i in inbounds if acceptable(i) is not None}
             people = PageConversations(session, senders, now)
         with remembering(session) if people is not None else nullcontext():
-            if people is not None:
+            if attempt == _BARE:  # a failure goes to the caller, who undoes the whole transaction
+                handled = self._turns(session, inbounds, now, within, together=True, people=people)
+            elif attempt == _PAGE_SAVEPOINT and people is not None:
                 try:
                     with session.begin_nested():
                         handled = self._turns(session, inbounds, now, within, together=True, people=people)
