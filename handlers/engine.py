@@ -68,8 +68,10 @@ _NEW_CONVERSATION = per_dialect(
             channel=bindparam("channel"),
             address=bindparam("address"),
             state={},
+            # Two names for one moment: with numbered placeholders (models/db.py), SQLAlchemy's
+            # multi-row insert numbers a name used twice wrongly on PostgreSQL.
             created_at=bindparam("now"),
-            updated_at=bindparam("now"),
+            updated_at=bindparam("then"),
         )
         .on_conflict_do_nothing(index_elements=["channel", "address"])
         .returning(Conversation.channel, Conversation.address)
@@ -88,7 +90,7 @@ def conversation_for(session: Session, channel: str, address: str, now: datetime
     if found is not None:
         return found[0], found[1]
     # On the connection: through the session, the insert would first flush the page's other turns.
-    new = {"channel": channel, "address": address, "now": now}
+    new = {"channel": channel, "address": address, "now": now, "then": now}
     session.connection().execute(_NEW_CONVERSATION[dialect_insert(session)], new)
     with session.no_autoflush:
         conversation, earlier = session.execute(_CONVERSATION, who).one()
@@ -123,7 +125,7 @@ class PageConversations:
         self.new: set[tuple[str, str]] = set()
         missing = sorted(people - self.found.keys())
         if missing:
-            rows = [{"channel": channel, "address": address, "now": now} for channel, address in missing]
+            rows = [{"channel": c, "address": a, "now": now, "then": now} for c, a in missing]
             made = session.connection().execute(_NEW_CONVERSATION[dialect_insert(session)], rows)
             self.new = {(channel, address) for channel, address in made}
             self.found |= self._read(session, set(missing), now)
