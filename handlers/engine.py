@@ -374,23 +374,25 @@ class Engine:
         session.info[WRITERS] = {(i.channel, i.address) for i in inbounds}
         handled: Handled | None = None
         people = None
-        if len(inbounds) > 1:  # only real senders get a conversation (`acceptable`), as in their own turn
-            senders = {(i.channel, i.address) for i in inbounds if acceptable(i) is not None}
+        # Each message as the channel gave it and cleaned, or None when its sender or id cannot be real.
+        messages = [(inbound, acceptable(inbound)) for inbound in inbounds]
+        if len(inbounds) > 1:  # only real senders get a conversation, as in their own turn
+            senders = {(u.channel, u.address) for _, u in messages if u is not None}
             people = PageConversations(session, senders, now)
         with remembering(session) if people is not None else nullcontext():
             if attempt == _BARE:  # a failure goes to the caller, who undoes the whole transaction
-                handled = self._turns(session, inbounds, now, within, together=True, people=people)
+                handled = self._turns(session, messages, now, within, together=True, people=people)
             elif attempt == _PAGE_SAVEPOINT and people is not None:
                 try:
                     with session.begin_nested():
-                        handled = self._turns(session, inbounds, now, within, together=True, people=people)
+                        handled = self._turns(session, messages, now, within, together=True, people=people)
                 except Exception:
                     logger.info("a turn in a page of %d failed; taking them one by one", len(inbounds))
                     session.info.pop(QUEUED, None)
                     session.info.pop(OTHERS_QUEUED, None)
             if handled is None:
                 handled = self._turns(
-                    session, inbounds, now, within, together=False, alone_raises=alone_raises, people=people
+                    session, messages, now, within, together=False, alone_raises=alone_raises, people=people
                 )
         session.info.pop(WRITERS, None)
         queued = session.info.pop(QUEUED, [])
@@ -401,7 +403,7 @@ class Engine:
     def _turns(
         self,
         session: Session,
-        inbounds: Sequence[Inbound],
+        messages: list[tuple[Inbound, Inbound | None]],
         now: datetime,
         within: float | None,
         *,
@@ -418,16 +420,15 @@ class Engine:
         started = time.monotonic()
         if people is not None:
             people.restart(together=together)
-        for inbound in inbounds:
+        for inbound, usable in messages:
             if within is not None and handled.results and time.monotonic() - started > within:
                 break
-            usable = acceptable(inbound)
             if usable is None:
                 logger.warning("%s message with an unusable sender or id ignored", inbound.channel)
                 handled.results.append(False)
             elif together:
                 handled.results.append(self._step(session, usable, now, people=people))
-            elif alone_raises and len(inbounds) == 1:  # a failure undoes the whole transaction anyway
+            elif alone_raises and len(messages) == 1:  # a failure undoes the whole transaction anyway
                 handled.results.append(self._turn(session, usable, now, people))
             else:
                 try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from bot.channels import sms
 from bot.channels.base import numbered
 from bot.channels.telegram import parse_update, update_from_json
 from bot.channels.whatsapp import parse_form, split_body
-from handlers.messages import Inbound, Media
+from handlers.messages import Inbound, Media, acceptable, cleaned_text
 
 
 def _photo(file_id: str) -> Media:
@@ -278,3 +279,17 @@ def test_an_sms_becomes_inbound_from_a_phone_number(sender: str, address: str | 
     parsed = sms.parse_form(form)
     expected = Inbound("sms", address, "SM" + "1" * 32, text="lapor") if address else None
     assert parsed == expected
+
+
+def test_a_message_loses_exactly_the_characters_no_database_stores_alike() -> None:
+    # Unicode's control characters (Cc) and surrogates (Cs), checked over every code point, since the
+    # engine looks them up as one character class; line breaks and tabs stay in a text.
+    refused = "".join(c for c in map(chr, range(0x110000)) if unicodedata.category(c) in ("Cc", "Cs"))
+    assert len(refused) == 65 + 2048
+    text = "Ada\r\n bentrok\tdi\x00 pasar" + refused + "é🔥"
+    kept = "Ada\n bentrok\tdi pasar\t\né🔥"  # of all the refused, the tab and the line break
+    assert cleaned_text(text) == kept
+    assert acceptable(Inbound("telegram", "12345", "m1", text=text)).text == kept  # type: ignore[union-attr]
+    for character in refused:
+        assert acceptable(Inbound("telegram", "12345" + character, "m1")) is None
+        assert acceptable(Inbound("telegram", "12345", "m1" + character)) is None
