@@ -18,13 +18,14 @@ from hypothesis import strategies as st
 from indoNLP.preprocessing import SLANG_DATA
 from sqlalchemy import select
 
-from handlers import lexicon
+from handlers import drafts, lexicon
 from handlers.alerts.policy import Policy
+from handlers.messages import Inbound
 from handlers.schedule import fire_due_timers
 from handlers.severity import assess
 from models.base import utcnow
 from models.db import Database
-from models.tables import Conversation, OutboxMessage, Report
+from models.tables import Conversation, OutboxMessage, Report, Timer
 
 PLACE = "desa karangrejo kec sumbersari jember"
 # The answers that reach each question, in everyday words too.
@@ -386,3 +387,53 @@ def test_a_sent_report_is_never_reminded_about(db: Database) -> None:
             session.scalars(select(OutboxMessage.purpose).where(OutboxMessage.address == chat.address))
         )
     assert "reminder" not in kinds
+
+
+def test_drafts_sent_in_one_page_are_not_reminded_about_and_one_begun_after_them_is(db: Database) -> None:
+    # A page forgets the timers of the drafts its turns finished together, once its turns are done; a
+    # report begun after one of them, in the same page, keeps the timers set for it.
+    sent, again = at_question(db, "contact"), at_question(db, "contact")
+    sent.send("anonim aja")
+    again.send("anonim aja")
+    page = [
+        Inbound(sent.channel, sent.address, "page-1", text="kirim"),
+        Inbound(again.channel, again.address, "page-2", text="kirim"),
+        Inbound(again.channel, again.address, "page-3", text="lapor"),
+        # Someone new who begins and cancels within the page: their timers, set in it, are found.
+        Inbound(sent.channel, "warga-baru", "page-4", text="lapor"),
+        Inbound(sent.channel, "warga-baru", "page-5", text="batal"),
+    ]
+    assert sent.engine.handle_many(page).results == [True] * 5
+    assert where(sent)[0] is None and where(again)[0] == "category"
+    with db.transaction() as session:
+        waiting = session.execute(
+            select(Conversation.address, Timer.kind)
+            .join(Timer, Timer.conversation_id == Conversation.id)
+            .where(Timer.fired_at.is_(None), Timer.kind.in_(drafts.KINDS))
+        ).all()
+    assert sorted(waiting) == [(again.address, drafts.EXPIRE), (again.address, drafts.REMIND)]
+    fire_everything_due(db, now=utcnow() + timedelta(hours=2), policy=Policy(draft_remind_minutes=30))
+    with db.transaction() as session:
+        reminded = session.scalars(
+            select(OutboxMessage.address).where(OutboxMessage.purpose == "reminder")
+        ).all()
+    assert sent.address not in reminded
+    assert reminded.count(again.address) == 1
+
+
+@pytest.mark.parametrize(
+    "words", ["batal aja", "batalkan saja pak", "batal deh", "stop dong", "berhenti aja"]
+)
+def test_a_report_is_cancelled_in_everyday_words_at_any_question(db: Database, words: str) -> None:
+    for question in ("category", "place_confirm", "people", "contact"):
+        chat = at_question(db, question)
+        assert chat.send(words) == ["Laporan dibatalkan. Data yang belum dikirim sudah dihapus."], question
+        assert where(chat) == (None, {})
+
+
+def test_a_story_that_says_ga_jadi_is_a_story_not_a_cancel(db: Database) -> None:
+    chat = at_question(db, "when")
+    chat.send("td malam")
+    assert where(chat)[0] == "what"
+    chat.send("Dua kampung hampir tawuran tapi ga jadi, dilerai warga")
+    assert where(chat)[0] == "people"

@@ -177,8 +177,8 @@ def parse_command(text: str, *, in_flow: bool) -> Command | None:
         head, _, argument = stripped[1:].partition(" ")
         return Command(_word(head.split("@", 1)[0]) or "unknown", argument.strip(), True)
     whole = normalise(stripped)
-    if in_flow:
-        name = WORDS.get(whole)
+    if in_flow:  # "batal aja", "batalkan saja pak": the same, once slang and fillers are gone
+        name = WORDS.get(whole) or WORDS.get(lexicon.without_fillers(lexicon.plain(stripped)))
         return Command(name, "", False) if name in MID_FLOW else None
     if not whole:
         return None
