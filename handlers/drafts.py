@@ -82,21 +82,31 @@ def watch(
 _FORGET = (
     update(Timer)
     .where(
-        Timer.conversation_id == bindparam("conversation"), Timer.kind.in_(KINDS), Timer.fired_at.is_(None)
+        Timer.conversation_id.in_(bindparam("conversations", expanding=True)),
+        Timer.kind.in_(KINDS),
+        Timer.fired_at.is_(None),
     )
     .values(fired_at=bindparam("fired_at"))
 )
 
 
 def forget(session: Session, conversation: Conversation, *, now: datetime) -> None:
-    """The report was sent or cancelled: nothing to remind about.
+    """The report was sent or cancelled: nothing to remind about."""
+    forget_all(session, [conversation.id], now=now)
+
+
+def forget_all(session: Session, conversation_ids: list[int], *, now: datetime) -> None:
+    """The drafts of these conversations were sent or cancelled, in one statement (a page's reports).
 
     On the connection, as no loaded timer is changed here, so the page's other writes wait for its one
-    flush; only a draft's timers set earlier in this transaction are written first, to be found.
+    flush; only when timers of these drafts were set earlier in this transaction is it flushed first,
+    for them to be found.
     """
-    if any(isinstance(pending, Timer) for pending in session.new):
+    if not conversation_ids:
+        return
+    if any(isinstance(p, Timer) and p.conversation_id in conversation_ids for p in session.new):
         session.flush()
-    session.connection().execute(_FORGET, {"conversation": conversation.id, "fired_at": now})
+    session.connection().execute(_FORGET, {"conversations": conversation_ids, "fired_at": now})
 
 
 def fire(session: Session, timer: Timer, *, now: datetime, remind_after: timedelta) -> None:

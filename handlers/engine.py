@@ -133,6 +133,8 @@ class PageConversations:
         self._contacts: dict[tuple[str, str], Contact] | None = None
         self.recorded: Counter[tuple[str, str]] = Counter()
         self.unwritten: dict[tuple[str, str], dict[str, object]] | None = None
+        # Conversations whose drafts were sent or cancelled in the page, their timers forgotten in `write`.
+        self.finished_drafts: list[Conversation] | None = None
 
     @staticmethod
     def _read(
@@ -159,6 +161,7 @@ class PageConversations:
         """Before the page's turns are taken (again): what an undone attempt counted is gone."""
         self.recorded.clear()
         self.unwritten = {} if together else None
+        self.finished_drafts = [] if together else None
 
     def of(self, session: Session, inbound: Inbound, now: datetime) -> tuple[Conversation, int]:
         """The sender's conversation, locked, and how many messages they sent in the minute before."""
@@ -182,19 +185,33 @@ class PageConversations:
         self.unwritten[key] = _recorded_values(conversation, inbound, now)
         return True
 
-    def write(self, session: Session) -> None:
-        """The ids of the page's messages, in one statement; one handled before undoes the page.
+    def draft_finished(self, session: Session, conversation: Conversation, now: datetime) -> None:
+        """A draft sent or cancelled: its timers forgotten with the page's others in `write`."""
+        if self.finished_drafts is None:
+            drafts.forget(session, conversation, now=now)
+        else:
+            self.finished_drafts.append(conversation)
+
+    def draft_begins(self, session: Session, conversation: Conversation, now: datetime) -> None:
+        """Before a draft's timers are set or moved: those of its draft finished earlier in the page go."""
+        if self.finished_drafts and any(c is conversation for c in self.finished_drafts):
+            self.finished_drafts = [c for c in self.finished_drafts if c is not conversation]
+            drafts.forget(session, conversation, now=now)
+
+    def write(self, session: Session, now: datetime) -> None:
+        """The ids of the page's messages, in one statement; one handled before undoes the page. Then
+        the timers of the drafts its turns finished, in one more.
 
         A redelivery is rare (a crash before Telegram was told, a webhook sent twice), so it is found
         here rather than looked for on every page: the turns are then taken one by one, and it is skipped.
         """
         rows = list((self.unwritten or {}).values())
-        self.unwritten = None
-        if not rows:
-            return
-        written = session.connection().execute(_RECORDED[dialect_insert(session)], rows).all()
-        if len(written) < len(rows):
-            raise _Redelivered(f"{len(rows) - len(written)} of a page's messages were handled before")
+        finished, self.unwritten, self.finished_drafts = self.finished_drafts or [], None, None
+        if rows:
+            written = session.connection().execute(_RECORDED[dialect_insert(session)], rows).all()
+            if len(written) < len(rows):
+                raise _Redelivered(f"{len(rows) - len(written)} of a page's messages were handled before")
+        drafts.forget_all(session, sorted({c.id for c in finished}), now=now)
 
 
 def _active_contacts(session: Session, people: set[tuple[str, str]]) -> dict[tuple[str, str], Contact]:
@@ -440,7 +457,7 @@ class Engine:
             if people is not None and handled.results[-1]:
                 people.recorded[(usable.channel, usable.address)] += 1
         if together and people is not None:
-            people.write(session)
+            people.write(session, now)
         return handled
 
     def committed(self, handled: Handled) -> None:
@@ -510,6 +527,8 @@ class Engine:
         keep(turn)
         if conversation.flow == report.FLOW.name:
             if reminded or not was_reporting:
+                if people is not None:
+                    people.draft_begins(session, conversation, now)
                 drafts.watch(
                     session,
                     conversation,
@@ -517,6 +536,8 @@ class Engine:
                     remind_after=self.policy.draft_reminder,
                     fresh=people is not None and people.first_contact(inbound),
                 )
+        elif was_reporting and people is not None:
+            people.draft_finished(session, conversation, now)
         elif was_reporting:
             drafts.forget(session, conversation, now=now)
         if turn.replies and self.handoff is None:  # with a handoff, `_hand_over` sees to it
