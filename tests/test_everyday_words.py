@@ -437,3 +437,12 @@ def test_a_story_that_says_ga_jadi_is_a_story_not_a_cancel(db: Database) -> None
     assert where(chat)[0] == "what"
     chat.send("Dua kampung hampir tawuran tapi ga jadi, dilerai warga")
     assert where(chat)[0] == "people"
+
+
+@pytest.mark.parametrize("words", ["sudah berhenti", "ada info"])
+def test_an_answer_with_a_command_word_after_other_words_is_an_answer(db: Database, words: str) -> None:
+    # "sudah berhenti" (it has stopped) once cancelled the report: "sudah" is a filler elsewhere.
+    chat = at_question(db, "when")
+    chat.send(words)
+    assert where(chat)[0] in ("when", "what")
+    assert where(chat)[1]["category"] == "tawuran"

@@ -170,6 +170,17 @@ def may_use(turn: Turn, name: str) -> bool:
     return row is not None and role_of(turn) in row.roles
 
 
+def _word_then_fillers(text: str) -> str | None:
+    """'batal aja', 'stop dong pak': a command word first, only fillers after it.
+
+    Not fillers before it: "sudah berhenti" (it has stopped) answers a question, it cancels nothing.
+    """
+    words = lexicon.flat(lexicon.plain(text)).split()
+    if not words or lexicon.without_fillers(" ".join(words)) != words[0]:
+        return None
+    return WORDS.get(words[0])
+
+
 def parse_command(text: str, *, in_flow: bool) -> Command | None:
     """The command in a message: '/lapor', '/status@bot LPR-7K3QX', 'DAFTAR KODE', or 'lpor' with a typo."""
     stripped = text.strip()
@@ -177,8 +188,8 @@ def parse_command(text: str, *, in_flow: bool) -> Command | None:
         head, _, argument = stripped[1:].partition(" ")
         return Command(_word(head.split("@", 1)[0]) or "unknown", argument.strip(), True)
     whole = normalise(stripped)
-    if in_flow:  # "batal aja", "batalkan saja pak": the same, once slang and fillers are gone
-        name = WORDS.get(whole) or WORDS.get(lexicon.without_fillers(lexicon.plain(stripped)))
+    if in_flow:
+        name = WORDS.get(whole) or _word_then_fillers(stripped)
         return Command(name, "", False) if name in MID_FLOW else None
     if not whole:
         return None
